@@ -1,0 +1,31 @@
+# evocane: polyploid-aware genomic language-model benchmark for sugarcane.
+#
+#   genomes + GFF3 -> QC -> datasets -> engines -> predictions -> evaluation -> report
+#
+# Outputs (all under results/):
+#   genomes/{cultivar}/genome.fa.gz(.fai,.gzi), annotation.gff3.gz, records.tsv, qc.tsv
+#   qc/summary.tsv, qc/records.tsv, qc/*.png
+#
+# Run:  snakemake --cores 2                                  (default demo config)
+#       snakemake --profile profiles/slurm-gpu --configfile config/sugarcane.yaml
+#       snakemake --report results/report.html
+
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/genomes.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,75 @@
+"""Atomic outputs: a file or directory appears under its final name only once it is complete.
+
+Every writer in evocane goes through these helpers, so an interrupted or failed step never leaves a partial output
+that a later step (or Snakemake) could mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _temp_sibling(path: Path, is_dir: bool) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{path.name}.tmp-"
+    if is_dir:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path in the same directory; rename it onto ``path`` only if the block succeeds."""
+    final = Path(path)
+    temp = _temp_sibling(final, is_dir=False)
+    try:
+        yield temp
+        os.chmod(temp, 0o644)
+        os.replace(temp, final)
+    finally:
+        if temp.exists():
+            temp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Like :func:`atomic_path` for a directory: an existing directory at ``path`` is replaced whole."""
+    final = Path(path)
+    temp = _temp_sibling(final, is_dir=True)
+    try:
+        yield temp
+        os.chmod(temp, 0o755)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temp, final)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
+    """Several files that must appear together (e.g. a FASTA and its indexes): all or none."""
+    finals = [Path(p) for p in paths]
+    temps = [_temp_sibling(p, is_dir=False) for p in finals]
+    try:
+        yield temps
+        for temp, final in zip(temps, finals):
+            os.chmod(temp, 0o644)
+            os.replace(temp, final)
+    except BaseException:
+        for final in finals:
+            if final.exists():
+                final.unlink()
+        raise
+    finally:
+        for temp in temps:
+            if temp.exists():
+                temp.unlink()

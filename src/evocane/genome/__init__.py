@@ -1,0 +1,1 @@
+"""Genome room: streaming FASTA/GFF3 I/O, acquisition, homology-group parsing and QC."""

@@ -1,0 +1,1 @@
+"""Figures. One module per figure family; each function returns a matplotlib Figure and the caller saves it."""
