@@ -1,0 +1,1 @@
+"""Dataset room: splits, windows, per-base region labels, leakage audit, exports and dataset cards."""
