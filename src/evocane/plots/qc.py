@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 
 def record_composition(table: pd.DataFrame) -> Figure:
@@ -28,14 +29,14 @@ def record_composition(table: pd.DataFrame) -> Figure:
         subset = data[data["cultivar"] == cultivar]
         for col, (metric, label) in enumerate(metrics):
             ax = axes[row][col]
-            sns.barplot(data=subset, y="record", x=metric, hue="group", palette=palette, dodge=False, ax=ax, legend=col == len(metrics) - 1)
+            sns.barplot(data=subset, y="record", x=metric, hue="group", palette=palette, dodge=False, ax=ax, legend=False)
             ax.set_xlabel(label)
+            ax.set_xlim(left=0, right=max(ax.get_xlim()[1], 1e-3))
             ax.set_ylabel(cultivar if col == 0 else "")
             if col:
                 ax.set_yticklabels([])
-    handles = axes[0][-1].get_legend()
-    if handles is not None:
-        axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), title="homology group", frameon=False)
+    handles = [Patch(color=colour, label=group) for group, colour in palette.items()]
+    fig.legend(handles=handles, title="homology group", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
