@@ -154,6 +154,10 @@ def prepare_genome(
     max_length: int | None = None,
 ) -> dict[str, int]:
     """Build genome.fa.gz (+.fai/.gzi), annotation.gff3.gz and records.tsv in ``out_dir``."""
+    for source in sources:
+        for path in (source.fasta, source.gff3):
+            if path is not None and not Path(path).exists():
+                raise EvocaneError(f"{path}: input file not found")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fasta_out = out_dir / "genome.fa.gz"
