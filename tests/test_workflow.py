@@ -1,0 +1,65 @@
+"""The workflow as users run it: dry runs of both configs, and the default DAG end to end on small slices with
+the HTML report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+
+
+def test_dry_run_default_config(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    result = snakemake("-n", "--cores", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "prepare_genome" in result.stdout and "qc_report" in result.stdout
+
+
+def test_dry_run_sugarcane_plans_downloads_without_network(tmp_path: Path) -> None:
+    result = snakemake("-n", "--cores", "2", "--configfile", str(REPO / "config" / "sugarcane.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    out = result.stdout
+    for cultivar in ("R570", "XTT22", "ZZ1"):
+        assert f"results/genomes/{cultivar}/genome.fa.gz" in out
+    assert "resources/downloads/R570/GCA_038087645.1_Saccharum_officinarum_X_spontaneum_var_R570_v2.1_genomic.fna.gz" in out
+    assert not (tmp_path / "resources").exists(), "a dry run must not download"
+
+
+def test_config_typo_fails_the_workflow_naming_key_and_file(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["cultivars"]["thaliana"]["homology"]["unplacd"] = "keep"
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--cores", "1", "--configfile", str(path), cwd=tmp_path)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "unknown config key 'cultivars.thaliana.homology.unplacd'" in output and "typo.yaml" in output
+
+
+@pytest.mark.slow
+def test_default_workflow_end_to_end_with_report(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for cultivar in config["cultivars"].values():
+        cultivar["max_length"] = 300_000
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run = snakemake("--cores", "2", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-5000:]
+    summary = (tmp_path / "results" / "qc" / "summary.tsv").read_text()
+    assert summary.startswith("cultivar\trecords\tbases")
+    assert "mockcane\t6\t1800000" in summary
+    for name in ("record_composition.png", "gc_vs_softmask.png"):
+        assert (tmp_path / "results" / "qc" / name).stat().st_size > 10_000
+    assert list((tmp_path / "logs").rglob("*.log"))
+    report = snakemake("--report", "results/report.html", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-5000:]
+    html = (tmp_path / "results" / "report.html").read_text()
+    assert len(html) > 500_000  # self-contained bundle
+    for text in ("1. Genomes", "GC fraction against soft-masked fraction", "Per-cultivar genome summary"):
+        assert text in html
+    assert not re.search(r'<script src="https?://', html), "the report must work offline"
