@@ -63,3 +63,10 @@ def test_default_workflow_end_to_end_with_report(tmp_path: Path) -> None:
     for text in ("1. Genomes", "GC fraction against soft-masked fraction", "Per-cultivar genome summary"):
         assert text in html
     assert not re.search(r'<script src="https?://', html), "the report must work offline"
+
+
+def test_lint_is_clean(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    result = snakemake("--lint", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
