@@ -52,6 +52,16 @@ def source_inputs(wildcards):
     return paths
 
 
+def qc_expectation_args(cultivar):
+    homology = config["cultivars"][cultivar]["homology"]
+    args = []
+    if homology.get("expected_groups"):
+        args.append(f"--expected-groups {homology['expected_groups']}")
+    if homology.get("max_haplotypes"):
+        args.append(f"--max-haplotypes {homology['max_haplotypes']}")
+    return " ".join(args)
+
+
 # --- targets -------------------------------------------------------------------------------------------------------
 def genome_targets():
     return expand(f"{RESULTS}/genomes/{{cultivar}}/qc.tsv", cultivar=CULTIVARS) + [

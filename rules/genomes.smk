@@ -50,6 +50,8 @@ rule genome_qc:
         records="results/genomes/{cultivar}/records.tsv",
     output:
         "results/genomes/{cultivar}/qc.tsv",
+    params:
+        expected=lambda wc: qc_expectation_args(wc.cultivar),
     log:
         "logs/genome_qc/{cultivar}.log",
     conda:
@@ -58,7 +60,7 @@ rule genome_qc:
         mem_mb=lambda wc: config["resources"]["genome_mem_mb"],
     shell:
         "evocane qc --cultivar {wildcards.cultivar} --genome-dir results/genomes/{wildcards.cultivar} "
-        "--output {output:q} > {log:q} 2>&1"
+        "--output {output:q} {params.expected} > {log:q} 2>&1"
 
 
 rule qc_report:

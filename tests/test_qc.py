@@ -72,6 +72,13 @@ def test_summary_against_table(genome: Path) -> None:
     assert summary["softmasked_fraction"] == pytest.approx(weighted)
 
 
+def test_structure_warnings(genome: Path) -> None:
+    table = genome_qc("mix", genome / "genome.fa.gz", genome / "records.tsv", expected_groups=10, max_haplotypes=1)
+    assert summarise(table).iloc[0]["warnings"] == "1 homology groups, config expects 10; more than 1 haplotypes in HG1"
+    table = genome_qc("mix", genome / "genome.fa.gz", genome / "records.tsv", expected_groups=1, max_haplotypes=2)
+    assert summarise(table).iloc[0]["warnings"] == ""
+
+
 def test_figures_render(genome: Path, tmp_path: Path) -> None:
     table = genome_qc("mix", genome / "genome.fa.gz", genome / "records.tsv")
     for figure in (record_composition(table), gc_vs_softmask(table)):

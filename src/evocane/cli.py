@@ -91,6 +91,8 @@ def _qc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cultivar", required=True)
     p.add_argument("--genome-dir", type=Path, help="default: results/genomes/<cultivar>")
     p.add_argument("--output", type=Path, help="default: <genome-dir>/qc.tsv")
+    p.add_argument("--expected-groups", type=int, default=None, help="flag a different number of homology groups")
+    p.add_argument("--max-haplotypes", type=int, default=None, help="flag groups with more haplotypes")
 
 
 @command("qc", "per-record genome QC table (streams the genome)", _qc_args)
@@ -99,7 +101,9 @@ def _qc(args: argparse.Namespace) -> None:
     from evocane.genome.qc import genome_qc
 
     genome_dir = args.genome_dir or Path("results/genomes") / args.cultivar
-    table = genome_qc(args.cultivar, genome_dir / "genome.fa.gz", genome_dir / "records.tsv")
+    table = genome_qc(
+        args.cultivar, genome_dir / "genome.fa.gz", genome_dir / "records.tsv", args.expected_groups, args.max_haplotypes
+    )
     with atomic_path(args.output or genome_dir / "qc.tsv") as temp:
         table.to_csv(temp, sep="\t", index=False)
 

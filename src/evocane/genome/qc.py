@@ -15,7 +15,7 @@ IUPAC_AMBIGUOUS = "RYKMSWBDHV"
 QC_COLUMNS = [
     "cultivar", "record", "length", "A", "C", "G", "T", "N", *IUPAC_AMBIGUOUS, "gc_fraction", "n_fraction",
     "iupac_other", "softmasked_fraction", "n_runs", "longest_n_run", "kind", "homology_group",
-    "homology_group2", "haplotype", "keep",
+    "homology_group2", "haplotype", "keep", "expected_groups", "max_haplotypes",
 ]  # fmt: skip
 
 
@@ -50,8 +50,18 @@ def record_stats(sequence: bytes) -> dict[str, float | int]:
     return stats
 
 
-def genome_qc(cultivar: str, fasta: str | Path, records_tsv: str | Path) -> pd.DataFrame:
-    """Per-record QC table for one prepared genome (genome.fa.gz + records.tsv)."""
+def genome_qc(
+    cultivar: str,
+    fasta: str | Path,
+    records_tsv: str | Path,
+    expected_groups: int | None = None,
+    max_haplotypes: int | None = None,
+) -> pd.DataFrame:
+    """Per-record QC table for one prepared genome (genome.fa.gz + records.tsv).
+
+    ``expected_groups`` / ``max_haplotypes`` (from the cultivar's homology config) are carried along so the summary
+    can flag a genome whose structure does not match what the config says about it.
+    """
     records = pd.read_csv(records_tsv, sep="\t", dtype=str, keep_default_na=False).set_index("record")
     rows = []
     for record in tqdm(read_fasta(fasta, validate=False), desc=f"QC {cultivar}", unit=" records"):
@@ -60,6 +70,8 @@ def genome_qc(cultivar: str, fasta: str | Path, records_tsv: str | Path) -> pd.D
         meta = records.loc[record.name]
         for column in ("kind", "homology_group", "homology_group2", "haplotype", "keep"):
             row[column] = meta[column]
+        row["expected_groups"] = expected_groups
+        row["max_haplotypes"] = max_haplotypes
         rows.append(row)
     table = pd.DataFrame(rows, columns=QC_COLUMNS)
     table["keep"] = table["keep"].astype(str) == "True"
@@ -99,6 +111,19 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
                 "unplaced_bases": int(group.loc[group["kind"] == "unplaced", "length"].sum()),
                 "organelle_records": int((group["kind"] == "organelle").sum()),
                 "dropped_bases": int(group.loc[~group["keep"], "length"].sum()),
+                "warnings": "; ".join(_structure_warnings(group, placed, haplotypes)),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _structure_warnings(group: pd.DataFrame, placed: pd.DataFrame, haplotypes: pd.Series) -> list[str]:
+    warnings = []
+    expected = group["expected_groups"].dropna()
+    if len(expected) and placed["homology_group"].nunique() != int(expected.iloc[0]):
+        warnings.append(f"{placed['homology_group'].nunique()} homology groups, config expects {int(expected.iloc[0])}")
+    limit = group["max_haplotypes"].dropna()
+    if len(limit) and len(haplotypes) and int(haplotypes.max()) > int(limit.iloc[0]):
+        crowded = ", ".join(f"HG{g}" for g in haplotypes[haplotypes > int(limit.iloc[0])].index)
+        warnings.append(f"more than {int(limit.iloc[0])} haplotypes in {crowded}")
+    return warnings
