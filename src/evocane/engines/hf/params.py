@@ -1,0 +1,117 @@
+"""The ``params:`` of an ``engine: hf`` model entry, validated here (unknown keys are errors, as everywhere).
+
+Defaults give the CPU-friendly demo model: a 4-layer Llama-style decoder (RoPE, RMSNorm, SwiGLU), d_model 128,
+context 512, Evo 2's 512-entry byte vocabulary; 300 optimiser steps of 8 windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from evocane.errors import EvocaneError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class LoraParams:
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+
+
+@dataclass(frozen=True)
+class HFParams:
+    # architecture of a model built from scratch (ignored when base_model or an init checkpoint gives the weights)
+    layers: int = 4
+    d_model: int = 128
+    heads: int = 4
+    ffn: int = 512
+    context: int = 512  # tokens per training crop and per scoring chunk
+    dropout: float = 0.0  # attention dropout
+    # any local AutoModelForCausalLM directory to start from instead of a fresh model (zero-shot when steps is 0)
+    base_model: str | None = None
+    # optimisation (steps 0 = no training: a random-init baseline, or a zero-shot base_model)
+    steps: int = 300
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    softmasked_weight: float = 0.1  # loss weight of soft-masked bases (Evo 2, GPN, PlantCAD); N/IUPAC/tags get 0
+    max_windows: int | None = None  # subsample this many train windows (seeded) for quick runs
+    seed: int = 0
+    # bookkeeping
+    log_every: int = 10
+    eval_every: int = 50
+    eval_windows: int = 32
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    precision: str = "auto"  # auto = bf16 on CUDA, fp32 on CPU
+    device: str = "auto"
+    # LoRA fine-tuning (null = full fine-tuning)
+    lora: LoraParams | None = None
+    # scoring
+    score_batch_size: int = 8
+    score_stride: int | None = None  # new positions per chunk for windows longer than context (default context/2)
+
+    @classmethod
+    def from_mapping(cls, params: dict[str, Any] | None) -> HFParams:
+        values = dict(params or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise EvocaneError(f"hf params: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        lora = values.get("lora")
+        if lora is not None:
+            if not isinstance(lora, dict):
+                raise EvocaneError("hf params: lora must be a mapping (rank, alpha, dropout, target_modules) or null")
+            unknown_lora = set(lora) - {f.name for f in fields(LoraParams)}
+            if unknown_lora:
+                raise EvocaneError(f"hf params: unknown lora key(s) {', '.join(sorted(unknown_lora))}")
+            lora = dict(lora)
+            if "target_modules" in lora:
+                lora["target_modules"] = tuple(lora["target_modules"])
+            values["lora"] = LoraParams(**lora)
+        out = cls(**values)
+        out._check()
+        return out
+
+    def _check(self) -> None:
+        positive = ("layers", "d_model", "heads", "ffn", "context", "batch_size", "grad_accum", "log_every", "eval_every",
+                    "checkpoint_every", "keep_checkpoints", "score_batch_size")  # fmt: skip
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise EvocaneError(f"hf params: {name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.heads:
+            raise EvocaneError(f"hf params: d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
+        if self.steps < 0 or self.warmup_steps < 0 or self.eval_windows < 0:
+            raise EvocaneError("hf params: steps, warmup_steps and eval_windows must be >= 0")
+        if not 0 <= self.softmasked_weight <= 1:
+            raise EvocaneError(f"hf params: softmasked_weight must lie in [0, 1], got {self.softmasked_weight}")
+        if self.precision not in PRECISIONS:
+            raise EvocaneError(f"hf params: precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
+        if self.device not in DEVICES:
+            raise EvocaneError(f"hf params: device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        if self.score_stride is not None and not 1 <= self.score_stride <= self.context - 1:
+            raise EvocaneError(f"hf params: score_stride must lie in 1..context-1, got {self.score_stride}")
+        if self.max_windows is not None and self.max_windows < 1:
+            raise EvocaneError("hf params: max_windows must be >= 1 or null")
+        if self.lora is not None and (self.lora.rank < 1 or not self.lora.target_modules):
+            raise EvocaneError("hf params: lora.rank must be >= 1 and lora.target_modules non-empty")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.lora is not None:
+            out["lora"]["target_modules"] = list(self.lora.target_modules)
+        return out
+
+    @property
+    def stride(self) -> int:
+        return self.score_stride or max(1, self.context // 2)
