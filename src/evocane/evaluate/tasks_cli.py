@@ -1,0 +1,61 @@
+"""`evocane task-inputs|task-score|task-evaluate`: the commands of the benchmark's tasks (generation, regulatory
+elements, variant effect, experimental data). Each runs by hand as the rules in rules/tasks.smk run it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from evocane.cli import _config_arguments, command
+
+TASK_CHOICES = ["regulatory", "variant_effect", "generation", "experiments"]
+
+
+def _inputs_args(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
+    p.add_argument("--dataset", required=True, type=Path, help="source dataset variant (results/datasets/<variant>)")
+    p.add_argument("--genomes", type=Path, default=Path("results/genomes"), help="root of the prepared genomes")
+    p.add_argument("--out", required=True, type=Path, help="task dataset (or generation inputs) directory to write")
+
+
+@command("task-inputs", "build a task's inputs (windows, negatives, variants, prompts) from a variant's test split", _inputs_args)
+def _task_inputs(args: argparse.Namespace) -> None:
+    from evocane.config import load_config
+    from evocane.evaluate.tasks import build_inputs
+
+    build_inputs(args.task, load_config(*args.config), args.dataset, args.genomes, args.out)
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=[t for t in TASK_CHOICES if t != "generation"])
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="task dataset directory (task-inputs output)")
+    p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
+
+
+@command("task-score", "score a task dataset with a checkpoint of any engine (keeps the distributions the task needs)", _score_args)
+def _task_score(args: argparse.Namespace) -> None:
+    from evocane.evaluate.tasks import score
+
+    score(args.task, args.checkpoint, args.dataset, args.out)
+
+
+def _evaluate_args(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--task", required=True, choices=TASK_CHOICES)
+    p.add_argument("--inputs", required=True, type=Path, help="task dataset (or generation inputs) directory")
+    p.add_argument("--predictions", nargs="*", type=Path, default=[], help="prediction sets of the task dataset")
+    p.add_argument("--background", type=Path, help="prediction set of the log-likelihood-ratio background model")
+    p.add_argument("--generated", nargs="*", type=Path, default=[], help="generation: directories with sampled.fa and greedy.fa")
+    p.add_argument("--out-dir", required=True, type=Path)
+
+
+@command("task-evaluate", "evaluate every model of a task: metrics (long table), leaderboard part, figures", _evaluate_args)
+def _task_evaluate(args: argparse.Namespace) -> None:
+    from evocane.config import load_config
+    from evocane.evaluate.tasks import evaluate
+
+    config = load_config(*args.config)
+    engines = {name: str(spec.get("engine", "")) for name, spec in (config.get("models") or {}).items()}
+    evaluate(args.task, config, args.inputs, args.out_dir, args.predictions, args.background, args.generated, engines)

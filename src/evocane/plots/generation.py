@@ -1,0 +1,101 @@
+"""Figures of the generation task."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import logomaker  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+SOURCE_ORDER = ["truth", "greedy", "sampled", "genome"]
+
+
+def gc_bars(per_sequence: pd.DataFrame) -> Figure:
+    """GC per prompt: the true continuation, the greedy continuation and the mean of the samples (bar = mean,
+    error bar = s.d. over samples), one panel per model; dashed line = mean GC of held-out genome pieces."""
+    models = list(dict.fromkeys(per_sequence["model"]))
+    fig, axes = plt.subplots(len(models), 1, figsize=(max(6, 0.7 * per_sequence["prompt_id"].nunique() + 3), 2.8 * len(models)), squeeze=False)
+    colours = dict(zip(SOURCE_ORDER, sns.color_palette("Set2", len(SOURCE_ORDER))))
+    for ax, model in zip(axes[:, 0], models):
+        data = per_sequence[(per_sequence["model"] == model) & (per_sequence["source"] != "genome")]
+        prompts = sorted(data.loc[data["source"] == "truth", "prompt_id"].unique())
+        summary = data.groupby(["prompt_id", "source"])["gc"].agg(["mean", "std"]).reset_index()
+        sources = [s for s in ("truth", "greedy", "sampled") if s in set(summary["source"])]
+        width = 0.8 / len(sources)
+        for i, source in enumerate(sources):
+            part = summary[summary["source"] == source].set_index("prompt_id").reindex(prompts)
+            x = np.arange(len(prompts)) + (i - (len(sources) - 1) / 2) * width
+            ax.bar(x, part["mean"], width=width, yerr=part["std"].fillna(0), capsize=2, color=colours[source], label=source)
+        genome_gc = per_sequence.loc[(per_sequence["model"] == model) & (per_sequence["source"] == "genome"), "gc"].mean()
+        ax.axhline(genome_gc, color="black", linestyle="--", linewidth=0.8, label="held-out genome")
+        ax.set_xticks(np.arange(len(prompts)), [p if len(p) < 24 else "…" + p[-22:] for p in prompts], rotation=40, ha="right", fontsize=7)
+        ax.set_ylabel("GC fraction")
+        ax.set_title(model)
+        ax.set_ylim(0, 1)
+    axes[0, 0].legend(fontsize=8, ncol=4, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def kmer_divergence(divergence: pd.DataFrame) -> Figure:
+    """Jensen-Shannon divergence of k-mer spectra (k = 1..6): samples vs true continuations and vs held-out genome,
+    greedy vs truth, and the truth vs genome level as the floor that sampling noise alone reaches."""
+    grid = sns.relplot(data=divergence, x="k", y="js_divergence", hue="model", style="comparison", kind="line", markers=True,
+                       height=3.6, aspect=1.5)  # fmt: skip
+    grid.set_axis_labels("k", "JS divergence (bits)")
+    return grid.figure
+
+
+def sequence_properties(per_sequence: pd.DataFrame, identities: pd.DataFrame) -> Figure:
+    """Greedy and sampled identity to the truth per prompt; repeat fraction (12-mers seen twice), low-complexity
+    (DUST) fraction and length of sampled, greedy, true and genome sequences, per model."""
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
+    melted = identities.melt(id_vars=["model", "prompt_id"], value_vars=["greedy_identity", "sample_identity"], var_name="which", value_name="identity")
+    sns.stripplot(data=melted, x="model", y="identity", hue="which", dodge=True, ax=axes[0], size=4)
+    axes[0].axhline(0.25, color="grey", linestyle=":", linewidth=0.8)
+    axes[0].set_ylim(0, 1)
+    axes[0].set_title("identity to the true continuation")
+    axes[0].tick_params(axis="x", rotation=20)
+    order = [s for s in SOURCE_ORDER if s in set(per_sequence["source"])]
+    for ax, measure, title in ((axes[1], "repeat_fraction", "repeat fraction (12-mer twice)"), (axes[2], "low_complexity_fraction", "low-complexity fraction (DUST)")):
+        sns.barplot(data=per_sequence, x="source", y=measure, hue="model", order=order, ax=ax, errorbar=("ci", 95))
+        ax.set_title(title)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("")
+        ax.get_legend().remove() if ax.get_legend() else None
+    lengths = per_sequence[per_sequence["source"].isin(["sampled", "greedy"])]
+    if lengths["length"].nunique() > 1:
+        sns.histplot(data=lengths, x="length", hue="model", ax=axes[3], element="step")
+        axes[3].set_title("length of generated sequences")
+    else:
+        axes[3].axis("off")
+        value = int(lengths["length"].iloc[0]) if len(lengths) else 0
+        axes[3].text(0.5, 0.5, f"every generated sequence\nhas {value} bases\n(no length histogram)", ha="center", va="center")
+    fig.tight_layout()
+    return fig
+
+
+def logos(samples: dict[str, pd.DataFrame], truth: pd.DataFrame, prompt_id: str) -> Figure:
+    """Sequence logos (information content, logomaker) of the samples each model drew from one prompt, above the
+    one-hot logo of the true continuation."""
+    rows = len(samples) + 1
+    fig, axes = plt.subplots(rows, 1, figsize=(max(8, 0.16 * len(truth)), 1.5 * rows), squeeze=False, sharex=True)
+    for ax, (model, counts) in zip(axes[:-1, 0], samples.items()):
+        info = logomaker.transform_matrix(counts, from_type="counts", to_type="information", pseudocount=0.0)
+        logomaker.Logo(info, ax=ax, color_scheme="classic")
+        ax.set_ylim(0, 2)
+        ax.set_ylabel("bits")
+        ax.set_title(f"{model}: {int(counts.sum(axis=1).max())} samples from prompt {prompt_id}", fontsize=9)
+    ax = axes[-1, 0]
+    info = logomaker.transform_matrix(truth, from_type="counts", to_type="information", pseudocount=0.0)
+    logomaker.Logo(info, ax=ax, color_scheme="classic")
+    ax.set_ylim(0, 2)
+    ax.set_title("true continuation", fontsize=9)
+    ax.set_xlabel("generated position")
+    fig.tight_layout()
+    return fig
