@@ -5,9 +5,18 @@ One prediction set = one model scored on one split of one dataset variant, in a 
     index.parquet      window_id, offset, length, sum_logprob, n_scored   (one row per scored window)
     logprob.npy        float16, flat: log P(observed base | prefix) for every position of every window,
                        at [offset, offset + length) of the window's row
+    top1.npy           optional float16, flat, aligned with logprob.npy: top-1 credit of the observed base = 1/m if
+                       it is among the m bases of highest probability over A/C/G/T (1 = unique argmax), else 0;
+                       NaN where not scored. Written by engines that see the whole distribution at every position
+                       (all but BioNeMo's per-token log-prob mode); evaluation reports top-1 accuracy from it.
     distributions.npz  optional: window_id -> float32 (length, 4) probabilities over A, C, G, T per position
     logits.npz         optional: window_id -> float32 (length, V) raw logits where a model has them
-    meta.json          model, engine, variant, split and free-form provenance
+    meta.json          model, engine, variant, split (required), config_model and member (engines whose one
+                       checkpoint yields several scored models, e.g. Markov orders), free-form provenance
+
+A *prediction set* (what one score step writes, ``results/predictions/{model}/{variant}/{split}``) is either one
+prediction directory or a directory of member prediction directories (``k1/``, ``k2/``, ... for the Markov engine);
+:func:`prediction_dirs` lists them. Generated sequences are FASTA (:func:`write_generated_fasta`).
 
 Conventions every engine follows, so evaluation never special-cases one:
 - natural log; the distribution is folded over case and renormalised over {A, C, G, T}
@@ -16,42 +25,150 @@ Conventions every engine follows, so evaluation never special-cases one:
   whose observed token is not A/C/G/T (N, IUPAC, lineage tag);
 - ``length`` equals the dataset window's length; evaluation joins on window_id and checks it;
 - ``sum_logprob`` / ``n_scored`` are over the non-NaN positions.
+
+BioNeMo ``predict_evo2`` outputs convert into this layout: FASTA ids = window_id (``seq_idx_map.json`` maps them
+back from ``seq_idx``); logits mode (``token_logits`` [N, L, 512], logit i predicts token i + 1) gives logprob,
+top1 and distributions through :func:`acgt_probabilities_from_logits` and :func:`observed_base_scores`; the
+per-token log-prob mode is normalised over the whole 512-token vocabulary, not over A/C/G/T, so a converter must use
+logits mode (or record ``"normalisation": "vocabulary"`` in meta.json).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from evocane.atomic import atomic_dir
+from evocane.atomic import atomic_dir, atomic_path
 from evocane.errors import EvocaneError
 
 INDEX_COLUMNS = ["window_id", "offset", "length", "sum_logprob", "n_scored"]
+META_REQUIRED = ("model", "engine", "variant", "split")
 BASES = "ACGT"
+TIE_TOLERANCE = 1e-6  # relative: probabilities this close count as tied for the argmax
+
+# byte (ASCII) -> base code 0..3 for A/C/G/T in either case, -1 for everything else (N, IUPAC, tag characters)
+_BASE_CODE = np.full(256, -1, dtype=np.int8)
+for _code, _base in enumerate(BASES):
+    _BASE_CODE[ord(_base)] = _code
+    _BASE_CODE[ord(_base.lower())] = _code
+
+
+def base_codes(tokens: np.ndarray) -> np.ndarray:
+    """uint8 ASCII tokens -> int8 codes (A 0, C 1, G 2, T 3, case-insensitive; -1 for anything else)."""
+    return _BASE_CODE[np.asarray(tokens, dtype=np.uint8)]
+
+
+def observed_base_scores(probabilities: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Natural-log probability and top-1 credit of the observed base at every position.
+
+    ``probabilities``: (L, 4) over A, C, G, T (each row sums to one); ``observed``: (L,) codes from
+    :func:`base_codes`. Positions with code -1 get NaN in both outputs. Top-1 credit is 1/m when the observed base
+    ties with m - 1 others for the highest probability (the expected accuracy of an argmax that breaks ties at
+    random), so a flat distribution scores 0.25, not 1.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    observed = np.asarray(observed)
+    scored = observed >= 0
+    rows = np.arange(len(observed))
+    p_observed = probabilities[rows, np.where(scored, observed, 0)]
+    tolerance = TIE_TOLERANCE * np.maximum(p_observed, 1e-300)
+    higher = (probabilities > (p_observed + tolerance)[:, None]).any(axis=1)
+    tied = (np.abs(probabilities - p_observed[:, None]) <= tolerance[:, None]).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        logprob = np.where(scored, np.log(p_observed), np.nan)
+    top1 = np.where(scored, np.where(higher, 0.0, 1.0 / tied), np.nan)
+    return logprob.astype(np.float32), top1.astype(np.float32)
+
+
+def acgt_probabilities_from_logits(logits: np.ndarray) -> np.ndarray:
+    """Fold byte-vocabulary logits (L, V >= 128; token id = ASCII code, as Evo 2) into (L, 4) probabilities over
+    A, C, G, T: softmax over the vocabulary, P(A) = P('A') + P('a'), renormalised over the four bases."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    weights = np.exp(shifted)
+    folded = np.stack([weights[:, ord(b)] + weights[:, ord(b.lower())] for b in BASES], axis=1)
+    return folded / folded.sum(axis=1, keepdims=True)
+
+
+def gather(array: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenate ``array[offset : offset + length]`` over windows (one slice when they are contiguous)."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(offsets) == 0:
+        return np.asarray(array[:0])
+    if np.all(offsets[1:] == offsets[:-1] + lengths[:-1]):
+        return np.asarray(array[offsets[0] : offsets[-1] + lengths[-1]])
+    return np.concatenate([np.asarray(array[o : o + n]) for o, n in zip(offsets, lengths)])
+
+
+def window_chunks(lengths: np.ndarray, max_bases: int) -> Iterator[slice]:
+    """Consecutive runs of windows holding about ``max_bases`` positions (a window is never split), so per-base
+    work stays vectorised while memory stays bounded."""
+    start, size = 0, 0
+    for i, length in enumerate(np.asarray(lengths, dtype=np.int64)):
+        if size and size + length > max_bases:
+            yield slice(start, i)
+            start, size = i, 0
+        size += int(length)
+    if start < len(lengths):
+        yield slice(start, len(lengths))
+
+
+class _Float16Stream:
+    """A flat float16 array written to a raw file piece by piece and wrapped in an .npy header at the end."""
+
+    def __init__(self, directory: Path, name: str):
+        self.raw_path = directory / f".{name}.raw"
+        self.path = directory / f"{name}.npy"
+        self._handle = open(self.raw_path, "wb")
+        self.length = 0
+
+    def write(self, values: np.ndarray) -> None:
+        self._handle.write(np.asarray(values, dtype=np.float16).tobytes())
+        self.length += len(values)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def finish(self) -> None:
+        self.close()
+        with open(self.path, "wb") as out, open(self.raw_path, "rb") as source:
+            np.lib.format.write_array_header_1_0(
+                out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (self.length,)}
+            )
+            while block := source.read(1 << 24):
+                out.write(block)
+        self.raw_path.unlink()
 
 
 class PredictionWriter:
     """Collect per-window scores and write the prediction directory atomically on ``close``.
 
-    Log-probs stream to a raw float16 file inside the temporary directory, so memory stays at one window.
-    Use as a context manager: on an exception nothing appears at ``out_dir``.
+    Log-probs (and top-1 credits) stream to raw float16 files inside the temporary directory, so memory stays at
+    one window plus the selected distributions. Use as a context manager: on an exception nothing appears at
+    ``out_dir``. ``top1`` is optional but all-or-none: give it for every window or for none.
     """
 
     def __init__(self, out_dir: str | Path, meta: Mapping[str, Any]):
         self.out_dir = Path(out_dir)
         self.meta = dict(meta)
+        missing = [key for key in META_REQUIRED if key not in self.meta]
+        if missing:
+            raise ValueError(f"prediction meta for {self.out_dir} lacks {', '.join(missing)}")
         self._atomic = atomic_dir(self.out_dir)
         self._tmp = self._atomic.__enter__()
-        self._raw = open(self._tmp / ".logprob.raw", "wb")
+        self._logprob = _Float16Stream(self._tmp, "logprob")
+        self._top1: _Float16Stream | None = None
         self._rows: list[tuple[str, int, int, float, int]] = []
         self._distributions: dict[str, np.ndarray] = {}
         self._logits: dict[str, np.ndarray] = {}
-        self._length = 0
 
     def add(
         self,
@@ -59,12 +176,22 @@ class PredictionWriter:
         logprob: np.ndarray,
         distribution: np.ndarray | None = None,
         logits: np.ndarray | None = None,
+        top1: np.ndarray | None = None,
     ) -> None:
         logprob = np.asarray(logprob, dtype=np.float32)
+        if (top1 is not None) != (self._top1 is not None) and self._rows:
+            raise ValueError(f"{self.out_dir}: top1 must be given for every window or for none ({window_id})")
+        if top1 is not None:
+            if len(top1) != len(logprob):
+                raise ValueError(f"top1 of {window_id} must have length {len(logprob)}")
+            if self._top1 is None:
+                self._top1 = _Float16Stream(self._tmp, "top1")
+            self._top1.write(top1)
         finite = np.isfinite(logprob)
-        self._rows.append((window_id, self._length, len(logprob), float(logprob[finite].sum(dtype=np.float64)), int(finite.sum())))
-        self._raw.write(logprob.astype(np.float16).tobytes())
-        self._length += len(logprob)
+        self._rows.append(
+            (window_id, self._logprob.length, len(logprob), float(logprob[finite].sum(dtype=np.float64)), int(finite.sum()))
+        )
+        self._logprob.write(logprob)
         if distribution is not None:
             distribution = np.asarray(distribution, dtype=np.float32)
             if distribution.shape != (len(logprob), 4):
@@ -74,28 +201,28 @@ class PredictionWriter:
             self._logits[window_id] = np.asarray(logits, dtype=np.float32)
 
     def close(self) -> None:
-        self._raw.close()
-        raw = self._tmp / ".logprob.raw"
-        with open(self._tmp / "logprob.npy", "wb") as out, open(raw, "rb") as source:
-            np.lib.format.write_array_header_1_0(
-                out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": (self._length,)}
-            )
-            while block := source.read(1 << 24):
-                out.write(block)
-        raw.unlink()
-        index = pd.DataFrame(self._rows, columns=INDEX_COLUMNS)
-        if index["window_id"].duplicated().any():
-            raise EvocaneError(f"{self.out_dir}: a window was scored twice")
-        index.to_parquet(self._tmp / "index.parquet", index=False)
-        if self._distributions:
-            np.savez_compressed(self._tmp / "distributions.npz", **self._distributions)
-        if self._logits:
-            np.savez_compressed(self._tmp / "logits.npz", **self._logits)
-        (self._tmp / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
+        try:
+            index = pd.DataFrame(self._rows, columns=INDEX_COLUMNS)
+            if index["window_id"].duplicated().any():
+                raise EvocaneError(f"{self.out_dir}: a window was scored twice")
+            self._logprob.finish()
+            if self._top1 is not None:
+                self._top1.finish()
+            index.to_parquet(self._tmp / "index.parquet", index=False)
+            if self._distributions:
+                np.savez_compressed(self._tmp / "distributions.npz", **self._distributions)
+            if self._logits:
+                np.savez_compressed(self._tmp / "logits.npz", **self._logits)
+            (self._tmp / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
+        except BaseException as error:
+            self.abort(error)
+            raise
         self._atomic.__exit__(None, None, None)
 
     def abort(self, error: BaseException) -> None:
-        self._raw.close()
+        self._logprob.close()
+        if self._top1 is not None:
+            self._top1.close()
         self._atomic.__exit__(type(error), error, error.__traceback__)
 
     def __enter__(self) -> PredictionWriter:
@@ -117,6 +244,17 @@ class PredictionReader:
         self.index = pd.read_parquet(self.dir / "index.parquet")
         self.logprob = np.load(self.dir / "logprob.npy", mmap_mode="r")
         self.meta = json.loads((self.dir / "meta.json").read_text())
+        missing = [key for key in META_REQUIRED if key not in self.meta]
+        if missing:
+            raise EvocaneError(f"{self.dir / 'meta.json'}: lacks {', '.join(missing)}")
+        top1 = self.dir / "top1.npy"
+        self.top1: np.ndarray | None = np.load(top1, mmap_mode="r") if top1.exists() else None
+        if self.top1 is not None and len(self.top1) != len(self.logprob):
+            raise EvocaneError(f"{top1}: length {len(self.top1)} differs from logprob.npy ({len(self.logprob)})")
+
+    @property
+    def model(self) -> str:
+        return str(self.meta["model"])
 
     def window(self, window_id: str) -> np.ndarray:
         row = self.index.loc[self.index["window_id"] == window_id]
@@ -135,3 +273,76 @@ class PredictionReader:
             return {}
         with np.load(path) as data:
             return {key: data[key] for key in data.files}
+
+
+def prediction_dirs(prediction_set: str | Path) -> list[Path]:
+    """The prediction directories of one prediction set: the set itself, or its member subdirectories."""
+    root = Path(prediction_set)
+    if (root / "meta.json").exists():
+        return [root]
+    members = sorted((p for p in root.iterdir() if (p / "meta.json").exists()), key=_natural_key) if root.is_dir() else []
+    if not members:
+        raise EvocaneError(f"{root}: no predictions (neither meta.json nor member directories holding one)")
+    return members
+
+
+def _natural_key(path: Path) -> tuple[Any, ...]:
+    """k2 before k10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name))
+
+
+# --- generated sequences ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GeneratedSequence:
+    """One continuation of one prompt. ``sequence`` holds the generated bases only, not the prompt."""
+
+    prompt_id: str
+    sample: int
+    seed: int
+    sequence: str
+    model: str = ""
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    prompt_length: int = 0
+
+
+def write_generated_fasta(records: Iterable[GeneratedSequence], out_fasta: str | Path) -> Path:
+    """Write generated continuations as FASTA, atomically. Header::
+
+        >{prompt_id}#{sample} prompt_id=... sample=... seed=... temperature=... top_k=... top_p=... prompt_length=... model=...
+
+    top_k 0 and top_p 1.0 mean "off" (vtx's convention; BioNeMo's infer_evo2 uses top_p 0.0 for off).
+    """
+    out_fasta = Path(out_fasta)
+    with atomic_path(out_fasta) as temp, open(temp, "w") as handle:
+        for record in records:
+            fields = {
+                "prompt_id": record.prompt_id, "sample": record.sample, "seed": record.seed,
+                "temperature": record.temperature, "top_k": record.top_k, "top_p": record.top_p,
+                "prompt_length": record.prompt_length, "model": record.model,
+            }  # fmt: skip
+            handle.write(f">{record.prompt_id}#{record.sample} " + " ".join(f"{k}={v}" for k, v in fields.items()) + "\n")
+            for start in range(0, len(record.sequence), 80):
+                handle.write(record.sequence[start : start + 80] + "\n")
+    return out_fasta
+
+
+def read_generated_fasta(path: str | Path) -> list[GeneratedSequence]:
+    from evocane.genome.fasta import read_fasta
+
+    out = []
+    for record in read_fasta(path, validate=False):
+        fields = dict(item.split("=", 1) for item in record.description.split() if "=" in item)
+        try:
+            out.append(
+                GeneratedSequence(
+                    prompt_id=fields["prompt_id"], sample=int(fields["sample"]), seed=int(fields["seed"]),
+                    sequence=record.sequence.decode(), model=fields.get("model", ""),
+                    temperature=float(fields["temperature"]), top_k=int(fields["top_k"]), top_p=float(fields["top_p"]),
+                    prompt_length=int(fields.get("prompt_length", 0)),
+                )  # fmt: skip
+            )
+        except (KeyError, ValueError) as error:
+            raise EvocaneError(f"{path}: record '{record.name}' lacks a valid generation field ({error})") from None
+    return out

@@ -1,0 +1,280 @@
+"""The engine interface every model backend implements, the engine registry, and the config views the engine
+rules share (models, experiments, sampling).
+
+An engine turns a dataset variant into a checkpoint (``train``), a checkpoint plus a split into a prediction set
+(``score``, through :class:`evocane.predictions.PredictionWriter`) and a checkpoint plus prompts into generated
+sequences (``generate``, through :func:`evocane.predictions.write_generated_fasta`). The workflow rules and the
+evaluation never name an engine: they call ``evocane train|score|generate``, which look the engine up here by the
+``engine:`` of the model's config entry (train) or by the checkpoint's ``evocane_checkpoint.json`` (score, generate).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as _dt
+import importlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evocane import __version__
+from evocane.errors import EvocaneError
+
+CHECKPOINT_META = "evocane_checkpoint.json"
+SCORED_SPLITS = ("validation", "test")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One entry of the config's ``models:`` section."""
+
+    name: str
+    engine: str
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    init_checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample continuations. ``temperature`` 0 = greedy; ``top_k`` 0 and ``top_p`` 1.0 = off."""
+
+    n_tokens: int = 1000
+    samples_per_prompt: int = 1
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def sample_seed(self, prompt_index: int, sample: int) -> int:
+        """Every (prompt, sample) gets its own seed so each generated record can be reproduced alone."""
+        return self.seed + prompt_index * self.samples_per_prompt + sample
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    sequence: str
+
+
+class Engine(abc.ABC):
+    """A model backend. Subclasses set ``name`` and implement the three methods; each writes its output
+    atomically (nothing appears at the output path when it fails) and returns the output path."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def train(self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None) -> Path:
+        """Fit (or fine-tune from ``init_checkpoint``) on the ``train`` split of ``dataset_dir`` (select on
+        ``validation`` if at all); write a checkpoint directory holding :data:`CHECKPOINT_META` (use
+        :func:`write_checkpoint_meta`). A zero-shot engine writes a checkpoint that only points at its weights."""
+
+    @abc.abstractmethod
+    def score(
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()
+    ) -> Path:
+        """Score every window of ``split`` and write a prediction set at ``out_dir`` (one prediction directory, or
+        one per member), with full A/C/G/T distributions for ``distribution_windows``."""
+
+    @abc.abstractmethod
+    def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:
+        """Write ``sampling.samples_per_prompt`` continuations of every prompt to ``out_fasta``."""
+
+
+# --- registry --------------------------------------------------------------------------------------------------------
+# engine name -> "module:Class". Engines are imported only when used, so the ML extras (torch, vtx, the BioNeMo
+# container) are needed only by the rules that run them. Later engines add their line here, or call
+# register_engine from a plugin module.
+_ENGINES: dict[str, str] = {
+    "markov": "evocane.engines.markov:MarkovEngine",
+    "hf": "evocane.engines.hf:HFEngine",
+    "evo2": "evocane.engines.evo2:Evo2Engine",
+    "bionemo": "evocane.engines.bionemo:BioNeMoEngine",
+}
+
+
+def register_engine(name: str, target: str | type[Engine]) -> None:
+    """Register an engine under ``name``: a class, or "module:Class" imported on first use."""
+    if isinstance(target, str) and ":" not in target:
+        raise ValueError(f"engine target must be 'module:Class', got {target!r}")
+    _ENGINES[name] = target  # type: ignore[assignment]
+
+
+def engine_names() -> list[str]:
+    return sorted(_ENGINES)
+
+
+def get_engine(name: str) -> Engine:
+    """An instance of the engine registered as ``name``; one clear error if unknown or not installed."""
+    target: str | type[Engine] | None = _ENGINES.get(name)
+    if target is None:
+        raise EvocaneError(f"unknown engine '{name}' (registered: {', '.join(engine_names())})")
+    if isinstance(target, str):
+        module_name, _, class_name = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            raise EvocaneError(f"engine '{name}' is not available: cannot import {module_name} ({error})") from None
+        target = getattr(module, class_name, None)
+        if target is None:
+            raise EvocaneError(f"engine '{name}': {module_name} has no class {class_name}")
+    engine = target()
+    if not isinstance(engine, Engine):
+        raise EvocaneError(f"engine '{name}': {target!r} does not implement evocane.engines.base.Engine")
+    return engine
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------------------
+def write_checkpoint_meta(checkpoint_dir: Path, model: ModelConfig, dataset_dir: Path, **extra: Any) -> None:
+    """Record which model, engine and dataset produced a checkpoint; ``score``/``generate`` dispatch on it."""
+    meta = {
+        "model": model.name,
+        "engine": model.engine,
+        "params": model.params,
+        "description": model.description,
+        "init_checkpoint": model.init_checkpoint,
+        "dataset": str(dataset_dir),
+        "variant": dataset_variant_name(dataset_dir),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "evocane_version": __version__,
+        **extra,
+    }
+    (Path(checkpoint_dir) / CHECKPOINT_META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
+def read_checkpoint_meta(checkpoint_dir: str | Path) -> dict[str, Any]:
+    path = Path(checkpoint_dir) / CHECKPOINT_META
+    if not path.exists():
+        raise EvocaneError(f"{path}: not an evocane checkpoint (run `evocane train` first)")
+    meta = json.loads(path.read_text())
+    for key in ("model", "engine"):
+        if key not in meta:
+            raise EvocaneError(f"{path}: lacks '{key}'")
+    return meta
+
+
+def checkpoint_model(checkpoint_dir: str | Path) -> ModelConfig:
+    meta = read_checkpoint_meta(checkpoint_dir)
+    return ModelConfig(meta["model"], meta["engine"], meta.get("params") or {}, meta.get("description", ""), meta.get("init_checkpoint"))
+
+
+def dataset_variant_name(dataset_dir: str | Path) -> str:
+    """The variant name of a dataset directory: its manifest's ``variant`` if present, else the folder name."""
+    manifest = Path(dataset_dir) / "manifest.json"
+    if manifest.exists():
+        name = json.loads(manifest.read_text()).get("variant")
+        if name:
+            return str(name)
+    return Path(dataset_dir).resolve().name
+
+
+# --- config views ----------------------------------------------------------------------------------------------------
+def model_config(config: Mapping[str, Any], name: str) -> ModelConfig:
+    models = config.get("models") or {}
+    if name not in models:
+        raise EvocaneError(f"config: no model named '{name}' under 'models' (have: {', '.join(models) or 'none'})")
+    entry = models[name]
+    return ModelConfig(name, entry["engine"], dict(entry.get("params") or {}), entry.get("description", ""), entry.get("init_checkpoint"))
+
+
+def dataset_variants(config: Mapping[str, Any]) -> list[str]:
+    """Dataset variant names declared by the datasets room's config section."""
+    return list((config.get("datasets") or {}).get("variants") or {})
+
+
+@dataclass(frozen=True)
+class Run:
+    """One model trained on one dataset variant's train split and scored on its validation and test splits."""
+
+    model: str
+    variant: str
+    generate: bool
+
+
+def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
+    """Every (model, variant) pair the config's ``experiments`` ask for, checked against ``models`` and the
+    dataset variants. An experiment without ``variants`` runs on every variant; without ``models``, every model."""
+    models = list(config.get("models") or {})
+    variants = dataset_variants(config)
+    runs: dict[tuple[str, str], Run] = {}
+    for name, experiment in (config.get("experiments") or {}).items():
+        for model in experiment.get("models") or models:
+            if model not in models:
+                raise EvocaneError(f"config key 'experiments.{name}.models': no model named '{model}' (have: {', '.join(models) or 'none'})")
+            for variant in experiment.get("variants") or variants:
+                if variant not in variants:
+                    raise EvocaneError(
+                        f"config key 'experiments.{name}.variants': no dataset variant named '{variant}' (have: {', '.join(variants) or 'none'})"
+                    )
+                previous = runs.get((model, variant))
+                runs[(model, variant)] = Run(model, variant, bool(experiment.get("generate")) or bool(previous and previous.generate))
+    return list(runs.values())
+
+
+def sampling_config(config: Mapping[str, Any]) -> SamplingConfig:
+    sampling = ((config.get("evaluation") or {}).get("generation") or {}).get("sampling") or {}
+    return SamplingConfig(**{key: sampling[key] for key in asdict(SamplingConfig()) if key in sampling})
+
+
+# --- inputs every engine's score/generate step shares ---------------------------------------------------------------
+def select_distribution_windows(dataset_dir: str | Path, split: str, count: int) -> list[str]:
+    """The ``count`` windows of ``split`` whose full distributions are kept, chosen from the data only (so every
+    model keeps the same ones): most non-repeat CDS bases first, ties by window_id."""
+    if count <= 0:
+        return []
+    from evocane.dataset.arrays import CDS, REPEAT, DatasetReader
+
+    dataset = DatasetReader(dataset_dir)
+    windows = dataset.split_windows(split)
+    labels = dataset.arrays(split).labels
+    coding = [
+        int(np.count_nonzero((labels[o : o + n] & (CDS | REPEAT)) == CDS))
+        for o, n in zip(windows["offset"].to_numpy(), windows["length"].to_numpy())
+    ]
+    order = sorted(range(len(windows)), key=lambda i: (-coding[i], str(windows["window_id"].iloc[i])))
+    return [str(windows["window_id"].iloc[i]) for i in order[:count]]
+
+
+def make_prompts(dataset_dir: str | Path, split: str, count: int, length: int, seed: int) -> list[Prompt]:
+    """``count`` prompts = the first ``length`` tokens of windows of ``split`` drawn at random (seeded) among those
+    at least ``length`` long without N/tag positions in the prompt."""
+    from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader
+
+    dataset = DatasetReader(dataset_dir)
+    windows = dataset.split_windows(split)
+    arrays = dataset.arrays(split)
+    eligible = [
+        i
+        for i, (o, n) in enumerate(zip(windows["offset"].to_numpy(), windows["length"].to_numpy()))
+        if n >= length and not np.any(arrays.weights[o : o + length] == WEIGHT_NONE)
+    ]
+    if not eligible:
+        raise EvocaneError(f"{dataset_dir}: no '{split}' window has {length} prompt bases without N or tag")
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(eligible, size=min(count, len(eligible)), replace=False))
+    prompts = []
+    for i in chosen:
+        offset = int(windows["offset"].iloc[i])
+        prompts.append(Prompt(str(windows["window_id"].iloc[i]), bytes(arrays.tokens[offset : offset + length]).decode("ascii")))
+    return prompts
+
+
+def read_prompts(fasta: str | Path) -> list[Prompt]:
+    from evocane.genome.fasta import read_fasta
+
+    return [Prompt(record.name, record.sequence.decode()) for record in read_fasta(fasta)]
+
+
+def write_prompts(prompts: Sequence[Prompt], out_fasta: str | Path) -> Path:
+    from evocane.atomic import atomic_path
+
+    with atomic_path(out_fasta) as temp, open(temp, "w") as handle:
+        for prompt in prompts:
+            handle.write(f">{prompt.id}\n")
+            for start in range(0, len(prompt.sequence), 80):
+                handle.write(prompt.sequence[start : start + 80] + "\n")
+    return Path(out_fasta)

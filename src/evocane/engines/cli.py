@@ -1,0 +1,109 @@
+"""`evocane train|score|generate|make-prompts|engines`: the engine-agnostic commands the engine rules call.
+
+train dispatches on the model's ``engine:`` in the config; score and generate on the checkpoint's
+``evocane_checkpoint.json``, so they need no config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from evocane.cli import _config_arguments, command
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--model", required=True, help="a name under the config's 'models:'")
+    p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory (results/datasets/<variant>)")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    p.add_argument("--init-checkpoint", type=Path, help="fine-tune from this checkpoint (default: the model's init_checkpoint)")
+
+
+@command("train", "train (or fine-tune) a configured model on a dataset variant's train split", _train_args)
+def _train(args: argparse.Namespace) -> None:
+    from evocane.config import load_config
+    from evocane.engines.base import get_engine, model_config
+
+    model = model_config(load_config(*args.config), args.model)
+    init = args.init_checkpoint or (Path(model.init_checkpoint) if model.init_checkpoint else None)
+    get_engine(model.engine).train(args.dataset, model, args.out, init)
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
+    p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
+    p.add_argument("--distribution-windows", type=int, default=0, help="keep full A/C/G/T distributions for this many windows")
+
+
+@command("score", "score every window of a split with a checkpoint (any engine) into the prediction format", _score_args)
+def _score(args: argparse.Namespace) -> None:
+    from evocane.engines.base import get_engine, read_checkpoint_meta, select_distribution_windows
+
+    engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
+    keep = select_distribution_windows(args.dataset, args.split, args.distribution_windows)
+    engine.score(args.checkpoint, args.dataset, args.split, args.out, keep)
+
+
+def _generate_args(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--prompts", required=True, type=Path, help="prompt FASTA (ids are kept in the output)")
+    p.add_argument("--out", required=True, type=Path, help="generated FASTA")
+    for field in dataclasses.fields(_sampling_class()):
+        p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), help=f"override evaluation.generation.sampling.{field.name}")
+
+
+def _sampling_class() -> type:
+    from evocane.engines.base import SamplingConfig
+
+    return SamplingConfig
+
+
+@command("generate", "generate continuations of prompts with a checkpoint (any engine) as FASTA", _generate_args)
+def _generate(args: argparse.Namespace) -> None:
+    from evocane.config import load_config
+    from evocane.engines.base import get_engine, read_checkpoint_meta, read_prompts, sampling_config
+
+    sampling = sampling_config(load_config(*args.config))
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(sampling) if getattr(args, f.name) is not None}
+    sampling = dataclasses.replace(sampling, **overrides)
+    engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
+    engine.generate(args.checkpoint, read_prompts(args.prompts), sampling, args.out)
+
+
+def _prompts_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path)
+
+
+@command("make-prompts", "draw generation prompts (window prefixes) from a dataset split as FASTA", _prompts_args)
+def _make_prompts(args: argparse.Namespace) -> None:
+    from evocane.engines.base import make_prompts, write_prompts
+
+    write_prompts(make_prompts(args.dataset, args.split, args.count, args.length, args.seed), args.out)
+
+
+def _engines_args(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+@command("engines", "list the registered engines and whether each can be loaded here", _engines_args)
+def _engines(args: argparse.Namespace) -> None:
+    from evocane.engines.base import engine_names, get_engine
+    from evocane.errors import EvocaneError
+
+    for name in engine_names():
+        try:
+            engine = get_engine(name)
+            status = f"available ({type(engine).__module__}.{type(engine).__name__})"
+        except EvocaneError as error:
+            status = f"not available: {error}"
+        print(f"{name}\t{status}")
