@@ -1,0 +1,445 @@
+"""The execution profiles (profiles/local, profiles/slurm-gpu, profiles/ci-slurm).
+
+Always run: every profile key is a Snakemake option; dry runs show the resources each profile gives the workflow's
+rules and the GPU rules (test-only rules named like the ones the engine rooms add).
+
+Marked `slurm`: a real single-node Slurm (Debian's slurm-wlm, started by tests/slurm/start-slurm.sh when the tests
+run as root, or already running) executes the genome rules with profiles/ci-slurm and GPU/container rules with
+profiles/slurm-gpu. tests/slurm/shim/sbatch records the exact sbatch argv of every submission; the assertions compare
+it with the argv built here from the profile YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+SLURM_DIR = REPO / "tests" / "slurm"
+SHIM_DIR = SLURM_DIR / "shim"
+SLURM_CONF = Path("/etc/slurm/slurm.conf")
+SLURM_CONF_MARKER = "# Written by tests/slurm/start-slurm.sh"
+
+# Rule names the engine rooms use for GPU work; the profiles configure them before the rules exist.
+GPU_RULES = (
+    "evo2_train",
+    "evo2_score",
+    "evo2_generate",
+    "evo2_embed",
+    "hf_train",
+    "bionemo_convert",
+    "bionemo_preprocess",
+    "bionemo_train",
+    "bionemo_predict",
+    "bionemo_infer",
+)
+CONTAINER_RULES = tuple(rule for rule in GPU_RULES if rule.startswith("bionemo_"))
+GENOME_RULES_WITH_CONFIG_MEMORY = ("prepare_genome", "genome_qc")
+SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "srun", "scontrol", "sinfo")
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+def load_profile(name: str) -> dict:
+    return yaml.safe_load((PROFILES / name / "config.yaml").read_text())
+
+
+def runtime_minutes(value: int | str) -> int:
+    """Minutes for a profile runtime: an integer (minutes) or a number with unit m, h or d."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"(\d+)\s*([mhd])", value.strip())
+    assert match, f"runtime {value!r} is neither minutes nor <n>m/h/d"
+    return int(match.group(1)) * {"m": 1, "h": 60, "d": 1440}[match.group(2)]
+
+
+def subprocess_environment(**extra: str) -> dict[str, str]:
+    """Environment for a Snakemake subprocess: this interpreter's bin dir on PATH (the rules call `evocane`), no
+    inherited SLURM_* variables (pytest itself might run inside a Slurm job)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(extra)
+    return env
+
+
+def run_snakemake(args: list[str], env: dict[str, str] | None = None, timeout: int = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_environment(),
+        timeout=timeout,
+        check=False,
+    )
+
+
+def dry_run_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """Per rule, the `resources:` of each job in a dry-run listing."""
+    jobs: dict[str, list[dict[str, str]]] = defaultdict(list)
+    rule = None
+    for line in output.splitlines():
+        header = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line)
+        if header:
+            rule = header.group(1)
+        elif rule and line.strip().startswith("resources:"):
+            pairs = line.split("resources:", 1)[1].split(", ")
+            jobs[rule].append(dict(pair.strip().split("=", 1) for pair in pairs))
+            rule = None
+    return jobs
+
+
+def write_workflow_config(workdir: Path, genome_mem_mb: int, max_length: int | None = None) -> dict:
+    """The default config with a distinctive genome memory request (and shorter records), written where the
+    Snakefile's `configfile: "config/config.yaml"` resolves under --directory workdir."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config.setdefault("resources", {})["genome_mem_mb"] = genome_mem_mb
+    if max_length is not None:
+        for cultivar in config["cultivars"].values():
+            cultivar["max_length"] = max_length
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return config
+
+
+def write_gpu_rule_snakefile(workdir: Path, rules: tuple[str, ...] = GPU_RULES, declared_gpus: int = 0) -> Path:
+    """A test-only Snakefile with one rule per GPU rule name (optionally declaring `resources: gpu=N` as the engine
+    rules may); the BioNeMo ones run in a container image. Each job writes where it ran: partition, GPUs Slurm gave
+    it, CUDA_VISIBLE_DEVICES."""
+    lines = []
+    for rule in rules:
+        lines += [f"rule {rule}:", f'    output: "{rule}.txt"', f'    log: "logs/{rule}.log"']
+        if declared_gpus:
+            lines.append(f"    resources: gpu={declared_gpus}")
+        if rule in CONTAINER_RULES:
+            lines.append('    container: "bionemo.sif"')
+        lines += [
+            "    shell:",
+            '        "echo partition=${{SLURM_JOB_PARTITION:-none}} gpus=${{SLURM_GPUS_ON_NODE:-0}} '
+            'cuda=${{CUDA_VISIBLE_DEVICES:-none}} > {output} 2> {log}"',
+            "",
+        ]
+    snakefile = workdir / "Snakefile"
+    snakefile.write_text("\n".join(lines))
+    (workdir / "bionemo.sif").write_text("stand-in image for the apptainer shim\n")
+    return snakefile
+
+
+def expected_sbatch_resource_args(resources: dict, workdir: Path, threads: int = 1) -> list[str]:
+    """The sbatch options the Slurm executor plugin 2.x must produce for one job's resources (its documented
+    mapping, written out independently of the plugin's code), from -p up to and including --gpus."""
+    args = ["-p", str(resources["slurm_partition"]), "-t", str(runtime_minutes(resources["runtime"]))]
+    args += ["--mem", str(resources["mem_mb"])]
+    if "nodes" in resources:
+        args.append(f"--nodes={resources['nodes']}")
+    gpus = resources.get("gpu", 0)
+    if gpus:
+        args.append(f"--cpus-per-gpu={resources['cpus_per_gpu']}")
+    else:
+        args += ["--ntasks=1", f"--cpus-per-task={resources.get('cpus_per_task', threads)}"]
+    args += ["-D", str(workdir)]
+    if gpus:
+        model = resources.get("gpu_model")
+        args.append(f"--gpus={model}:{gpus}" if model else f"--gpus={gpus}")
+    return args
+
+
+def read_sbatch_calls(log: Path) -> dict[str, list[list[str]]]:
+    """sbatch argv lists recorded by the shim, keyed by the job comment (rule_<rule>[_wildcards_<values>])."""
+    calls: dict[str, list[list[str]]] = defaultdict(list)
+    for line in log.read_text().splitlines():
+        argv = json.loads(line)
+        calls[argv[argv.index("--comment") + 1]].append(argv)
+    return calls
+
+
+def split_sbatch_call(argv: list[str]) -> tuple[str, str, list[str], str]:
+    """(job name, --output path, resource options from -p on, --wrap command) of one recorded call. Raises if the
+    fixed head of the call is not what the plugin always sends."""
+    assert argv[0] == "--parsable" and argv[1] == "--job-name" and argv[3] == "--output", argv
+    assert argv[5] == "--export=ALL" and argv[6] == "--comment", argv
+    assert argv[-1].startswith("--wrap="), argv
+    return argv[2], argv[4], argv[8:-1], argv[-1]
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-6000:]}"
+
+
+# --- always run: profile keys and dry runs --------------------------------------------------------------------------
+@pytest.mark.parametrize("profile", ["local", "slurm-gpu", "ci-slurm"])
+def test_profile_keys_are_snakemake_options(profile):
+    from snakemake.cli import get_argument_parser
+    from snakemake_executor_plugin_slurm.validation import get_forbidden_slurm_options
+
+    options = {option for action in get_argument_parser()._actions for option in action.option_strings}
+    settings = load_profile(profile)
+    unknown = [key for key in settings if f"--{key}" not in options]
+    assert not unknown, f"profiles/{profile}/config.yaml: not Snakemake options: {unknown}"
+
+    # slurm_extra must not smuggle in options the plugin sets from resources (it rejects them at submission).
+    resource_sets = [settings.get("default-resources", {}), *settings.get("set-resources", {}).values()]
+    for resources in resource_sets:
+        extra = str(resources.get("slurm_extra", ""))
+        for pattern, name in get_forbidden_slurm_options().items():
+            assert not re.search(pattern, extra), f"profiles/{profile}: slurm_extra sets {name}: {extra!r}"
+
+
+def test_slurm_gpu_profile_parses_to_apptainer_with_nv(monkeypatch, tmp_path):
+    from snakemake.cli import parse_args
+    from snakemake.settings.types import DeploymentMethod
+
+    monkeypatch.chdir(tmp_path)
+    _, args = parse_args(["--profile", str(PROFILES / "slurm-gpu"), "-n"])
+    assert args.executor == "slurm"
+    assert DeploymentMethod.APPTAINER in args.software_deployment_method
+    # As one string: `--apptainer-args --nv` on a command line is an argparse error (snakemake#1763).
+    assert args.apptainer_args == "--nv"
+
+
+def test_every_gpu_rule_is_configured_in_the_cluster_profiles():
+    slurm_gpu = load_profile("slurm-gpu")["set-resources"]
+    ci_slurm = load_profile("ci-slurm")["set-resources"]
+    assert set(GPU_RULES) <= set(slurm_gpu) and set(GPU_RULES) <= set(ci_slurm)
+    for rule in GPU_RULES:
+        resources = slurm_gpu[rule]
+        if rule == "bionemo_preprocess":  # tokenisation: CPU work inside the container
+            assert not resources.get("gpu"), resources
+        else:
+            assert resources["gpu"] >= 1 and resources["nodes"] == 1 and resources["cpus_per_gpu"] >= 1, rule
+        assert ci_slurm[rule]["gpu"] == 0, rule  # the test node's GPU is not a CUDA device
+
+
+def test_slurm_gpu_dry_run_gives_genome_rules_the_profile_resources(tmp_path):
+    """The workflow's genome rules planned with slurm-gpu (the genome outputs only, so rooms still being built do not
+    break this test; the full DAG is dry-run in test_workflow.py)."""
+    defaults = load_profile("slurm-gpu")["default-resources"]
+    write_workflow_config(tmp_path, genome_mem_mb=1500)
+    result = run_snakemake(
+        ["--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--profile",
+         str(PROFILES / "slurm-gpu"), "--sdm", "env-modules",  # env-modules: -n then needs no apptainer
+         "-n", "results/qc/summary.tsv"]
+    )
+    assert result.returncode == 0, describe(result)
+    jobs = dry_run_resources(result.stdout)
+    assert {"prepare_genome", "genome_qc", "qc_report"} <= set(jobs), sorted(jobs)
+    for rule in ("prepare_genome", "genome_qc", "qc_report"):
+        # The genome rules' own mem_mb (config resources.genome_mem_mb) wins over default-resources.
+        expected_mem = 1500 if rule in GENOME_RULES_WITH_CONFIG_MEMORY else defaults["mem_mb"]
+        for resources in jobs[rule]:
+            assert resources["slurm_partition"] == defaults["slurm_partition"], (rule, resources)
+            assert int(resources["runtime"]) == runtime_minutes(defaults["runtime"]), (rule, resources)
+            assert int(resources["mem_mb"]) == expected_mem, (rule, resources)
+            assert "gpu" not in resources, (rule, resources)
+
+
+@pytest.mark.parametrize("profile", ["slurm-gpu", "ci-slurm"])
+def test_dry_run_gives_gpu_rules_the_profile_resources(profile, tmp_path):
+    settings = load_profile(profile)
+    write_gpu_rule_snakefile(tmp_path)
+    result = run_snakemake(
+        ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
+         str(PROFILES / profile), "--sdm", "env-modules", "-n", *(f"{rule}.txt" for rule in GPU_RULES)]
+    )
+    assert result.returncode == 0, describe(result)
+    jobs = dry_run_resources(result.stdout)
+    assert set(jobs) == set(GPU_RULES)
+    for rule in GPU_RULES:
+        (resources,) = jobs[rule]
+        wanted = {**settings["default-resources"], **settings["set-resources"][rule]}
+        for key, value in wanted.items():
+            if key == "runtime":
+                assert int(resources[key]) == runtime_minutes(value), (rule, resources)
+            else:
+                assert resources[key] == str(value), (rule, key, resources)
+    if profile == "ci-slurm":
+        assert all(jobs[rule][0]["gpu"] == "0" and jobs[rule][0]["slurm_partition"] == "cpu" for rule in GPU_RULES)
+    else:
+        assert jobs["evo2_score"][0]["gpu"] == "1" and jobs["evo2_score"][0]["slurm_partition"] == "gpu"
+
+
+def test_local_profile_hands_out_no_gpu(tmp_path):
+    settings = load_profile("local")
+    assert settings["resources"] == {"gpu": 0}
+    write_gpu_rule_snakefile(tmp_path, rules=("evo2_score",), declared_gpus=1)
+    result = run_snakemake(
+        ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
+         str(PROFILES / "local"), "-n", "evo2_score.txt"]
+    )
+    assert result.returncode == 0, describe(result)
+    # The rule asks for a GPU; the laptop profile caps it at the 0 GPUs it declares.
+    assert dry_run_resources(result.stdout)["evo2_score"][0]["gpu"] == "0"
+
+
+# --- marked slurm: a real single-node Slurm -------------------------------------------------------------------------
+def _our_slurm_is_up() -> bool:
+    if not (SLURM_CONF.is_file() and SLURM_CONF.read_text().startswith(SLURM_CONF_MARKER)):
+        return False
+    ping = subprocess.run(
+        ["scontrol", "ping"], capture_output=True, text=True, env=subprocess_environment(), check=False
+    )
+    return ping.returncode == 0 and "UP" in ping.stdout
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A running single-node Slurm from tests/slurm. Started here (and stopped at the end) when the tests run as
+    root; otherwise one must already be running (`sudo tests/slurm/start-slurm.sh`)."""
+    missing = [binary for binary in SLURM_BINARIES if shutil.which(binary) is None]
+    if missing:
+        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurm-wlm munge")
+    if SLURM_CONF.exists() and not SLURM_CONF.read_text().startswith(SLURM_CONF_MARKER):
+        pytest.skip(f"{SLURM_CONF} belongs to a real Slurm, not to tests/slurm: not submitting test jobs to it")
+    started_here = False
+    if os.geteuid() == 0:
+        start = subprocess.run(
+            [str(SLURM_DIR / "start-slurm.sh")], capture_output=True, text=True, timeout=180, check=False
+        )
+        assert start.returncode == 0, f"tests/slurm/start-slurm.sh failed:\n{start.stdout}\n{start.stderr}"
+        started_here = "already running" not in start.stdout
+    elif not _our_slurm_is_up():
+        pytest.skip("no test Slurm running and not root: start it with `sudo tests/slurm/start-slurm.sh`")
+    yield
+    if started_here:
+        subprocess.run([str(SLURM_DIR / "stop-slurm.sh")], capture_output=True, timeout=120, check=False)
+
+
+def shimmed_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = subprocess_environment(
+        EVOCANE_SBATCH_LOG=str(tmp_path / "sbatch-calls.jsonl"),
+        EVOCANE_APPTAINER_LOG=str(tmp_path / "apptainer-calls.jsonl"),
+        **extra,
+    )
+    env["PATH"] = os.pathsep.join([str(SHIM_DIR), env["PATH"]])
+    return env
+
+
+# Cluster-specific settings the real test Slurm needs on top of profiles/slurm-gpu (as a user's site would add).
+TEST_CLUSTER_FLAGS = [
+    "--slurm-no-account",
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+]
+
+
+@pytest.mark.slurm
+def test_ci_slurm_runs_genome_rules_through_sbatch(slurm_cluster, tmp_path):
+    profile = load_profile("ci-slurm")
+    defaults = profile["default-resources"]
+    workdir = tmp_path / "run"
+    config = write_workflow_config(workdir, genome_mem_mb=1000, max_length=100_000)
+    cultivars = sorted(config["cultivars"])
+    env = shimmed_environment(tmp_path)
+    result = run_snakemake(
+        ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile",
+         str(PROFILES / "ci-slurm"), "results/qc/summary.tsv"],
+        env=env,
+        timeout=240,
+    )
+    assert result.returncode == 0, describe(result)
+    summary = (workdir / "results" / "qc" / "summary.tsv").read_text()
+    assert all(cultivar in summary for cultivar in cultivars)
+
+    calls = read_sbatch_calls(tmp_path / "sbatch-calls.jsonl")
+    job_names = set()
+    for comment, submissions in calls.items():
+        assert len(submissions) == 1, comment  # retries 0, and every job succeeded
+        job_name, _, resource_args, _ = split_sbatch_call(submissions[0])
+        job_names.add(job_name)
+        assert resource_args[:2] == ["-p", defaults["slurm_partition"]], comment
+        assert not {"-A", "--account"} & set(submissions[0]), comment  # slurm-no-account
+    assert len(job_names) == 1  # one run id names every job of the run
+
+    # The genome rules (other rules may join the DAG later; they are only checked above).
+    expected_jobs = [("qc_report", "")] + [
+        (rule, cultivar) for rule in GENOME_RULES_WITH_CONFIG_MEMORY for cultivar in cultivars
+    ]
+    for rule, wildcards in expected_jobs:
+        comment = f"rule_{rule}_wildcards_{wildcards}" if wildcards else f"rule_{rule}"
+        assert comment in calls, sorted(calls)
+        _, output, resource_args, wrap = split_sbatch_call(calls[comment][0])
+        log_dir = workdir / ".snakemake" / "slurm_logs" / f"rule_{rule}" / wildcards
+        assert output == str(log_dir / "%j.log")
+        resources = dict(defaults)
+        if rule in GENOME_RULES_WITH_CONFIG_MEMORY:
+            resources["mem_mb"] = 1000  # the rule's own request (config resources.genome_mem_mb) wins
+        assert resource_args == expected_sbatch_resource_args(resources, workdir), comment
+        assert f"--target-jobs '{rule}:" in wrap
+        # Slurm wrote the job's log (kept by slurm-keep-successful-logs): the job really ran under slurmstepd.
+        slurm_logs = list(log_dir.glob("*.log"))
+        assert len(slurm_logs) == 1 and slurm_logs[0].stem.isdigit(), slurm_logs
+
+
+@pytest.mark.slurm
+def test_slurm_gpu_profile_sbatch_arguments_for_gpu_rules(slurm_cluster, tmp_path):
+    """The unchanged slurm-gpu profile: sbatch arguments for every GPU rule, captured without submitting (the test
+    node has neither 8 CPUs per GPU nor 64 GB)."""
+    profile = load_profile("slurm-gpu")
+    write_gpu_rule_snakefile(tmp_path)
+    env = shimmed_environment(tmp_path, EVOCANE_SBATCH_CAPTURE_ONLY="1")
+    result = run_snakemake(
+        ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
+         str(PROFILES / "slurm-gpu"), *TEST_CLUSTER_FLAGS, *(f"{rule}.txt" for rule in GPU_RULES)],
+        env=env,
+        timeout=180,
+    )
+    assert result.returncode != 0, "the capture-only shim submits nothing, so the run must fail"
+    calls = read_sbatch_calls(tmp_path / "sbatch-calls.jsonl")
+    assert set(calls) == {f"rule_{rule}" for rule in GPU_RULES}, describe(result)
+    for rule in GPU_RULES:
+        resources = {**profile["default-resources"], **profile["set-resources"][rule]}
+        for argv in calls[f"rule_{rule}"]:  # one per attempt (retries: 1)
+            _, _, resource_args, _ = split_sbatch_call(argv)
+            assert resource_args == expected_sbatch_resource_args(resources, tmp_path), rule
+    _, _, evo2_score_args, _ = split_sbatch_call(calls["rule_evo2_score"][0])
+    assert {"--gpus=1", "--cpus-per-gpu=8", "--nodes=1"} <= set(evo2_score_args)
+    assert evo2_score_args[:2] == ["-p", "gpu"] and "--ntasks=1" not in evo2_score_args
+
+
+@pytest.mark.slurm
+def test_slurm_gpu_profile_runs_gpu_and_container_rules_on_slurm(slurm_cluster, tmp_path):
+    """slurm-gpu with the two rules' CPU and memory requests scaled to the test node, run for real: Slurm
+    allocates the node's (fake) GPU on the gpu partition, and the BioNeMo rule runs through apptainer --nv."""
+    node = subprocess.run(["scontrol", "show", "node"], capture_output=True, text=True, env=subprocess_environment())
+    if "gpu:1" not in node.stdout:
+        pytest.skip("the test Slurm announces no GPU (started with EVOCANE_SLURM_FAKE_GPU=0)")
+    profile = load_profile("slurm-gpu")
+    rules = ("evo2_score", "bionemo_infer")
+    for rule in rules:
+        profile["set-resources"][rule].update(cpus_per_gpu=1, mem_mb=200, runtime=5)
+    (tmp_path / "profile").mkdir()
+    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
+    write_gpu_rule_snakefile(tmp_path, rules)
+    result = run_snakemake(
+        ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
+         str(tmp_path / "profile"), *TEST_CLUSTER_FLAGS, "--slurm-keep-successful-logs",
+         *(f"{rule}.txt" for rule in rules)],
+        env=shimmed_environment(tmp_path),
+        timeout=180,
+    )
+    assert result.returncode == 0, describe(result)
+
+    calls = read_sbatch_calls(tmp_path / "sbatch-calls.jsonl")
+    for rule in rules:
+        (argv,) = calls[f"rule_{rule}"]
+        _, _, resource_args, _ = split_sbatch_call(argv)
+        resources = {**profile["default-resources"], **profile["set-resources"][rule]}
+        assert resource_args == expected_sbatch_resource_args(resources, tmp_path)
+        assert {"--gpus=1", "--cpus-per-gpu=1", "--nodes=1"} <= set(resource_args)
+        # What the job saw: the gpu partition and one GPU from Slurm's allocation.
+        ran = (tmp_path / f"{rule}.txt").read_text().split()
+        assert "partition=gpu" in ran and "gpus=1" in ran and "cuda=none" not in ran, ran
+
+    apptainer_calls = [json.loads(line) for line in (tmp_path / "apptainer-calls.jsonl").read_text().splitlines()]
+    container_runs = [argv for argv in apptainer_calls if argv[0] == "exec"]
+    assert len(container_runs) == 1, apptainer_calls  # bionemo_infer only; evo2_score has no container
+    assert "--nv" in container_runs[0] and "bionemo.sif" in container_runs[0]
+    assert "bionemo_infer.txt" in container_runs[0][-1]
