@@ -1,0 +1,48 @@
+"""`evocane hf-loss-curves`: the training curves of hf checkpoints as one figure and one table (for the report).
+
+Training, scoring and generation go through the engine-agnostic `evocane train|score|generate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from evocane.cli import command
+
+
+def _loss_curves_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoints", nargs="+", required=True, type=Path, help="hf checkpoint directories")
+    p.add_argument("--plot", required=True, type=Path, help="figure (png, svg or pdf)")
+    p.add_argument("--table", required=True, type=Path, help="all curves in one TSV (model, variant, init, ...)")
+
+
+@command("hf-loss-curves", "plot the training curves (metrics.tsv) of hf checkpoints; untrained ones are skipped", _loss_curves_args)
+def _loss_curves(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from evocane.atomic import atomic_path
+    from evocane.engines.base import read_checkpoint_meta
+    from evocane.plots.training import loss_curves
+
+    curves: dict[str, pd.DataFrame] = {}
+    rows = []
+    for checkpoint in args.checkpoints:
+        metrics = checkpoint / "metrics.tsv"
+        if not metrics.exists():
+            continue
+        meta = read_checkpoint_meta(checkpoint)
+        hf = meta.get("hf") or {}
+        mode = "LoRA" if hf.get("kind") == "lora" else ("fine-tune" if meta.get("init_checkpoint") else "from scratch")
+        label = f"{meta['model']} on {meta.get('variant', '?')} ({mode})"
+        table = pd.read_csv(metrics, sep="\t")
+        curves[label] = table
+        rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), mode=mode, init_checkpoint=meta.get("init_checkpoint")))
+    combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
+    with atomic_path(args.table) as temp:
+        combined.to_csv(temp, sep="\t", index=False)
+    figure = loss_curves(curves)
+    with atomic_path(args.plot) as temp:
+        figure.savefig(temp, format=args.plot.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    print(json.dumps({"curves": list(curves)}))

@@ -1,0 +1,55 @@
+"""Training curves of trained models (the hf engine's ``metrics.tsv``): weighted training loss, validation loss
+and plain validation NLL against tokens seen, one line per model and dataset variant."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+PANELS = (
+    ("train_loss", "training loss (weighted, nats/base)"),
+    ("val_loss", "validation loss (weighted, nats/base)"),
+    ("val_nll", "validation NLL (all scored bases, nats/base)"),
+)
+
+
+def loss_curves(curves: Mapping[str, pd.DataFrame]) -> Figure:
+    """``curves``: label (e.g. "hf-pretrain on thaliana-pretrain") -> metrics table with columns tokens,
+    train_loss, val_loss, val_nll. A dashed line marks ln 4, the loss of a uniform guess over A/C/G/T."""
+    frames = []
+    for label, table in curves.items():
+        frame = table.copy()
+        frame["run"] = label
+        frames.append(frame)
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "tokens", *[p for p, _ in PANELS]])
+    data["tokens (M)"] = data["tokens"].astype(float) / 1e6
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4), squeeze=False)
+    palette = dict(zip(curves, sns.color_palette("tab10", max(len(curves), 1))))
+    for ax, (column, title) in zip(axes[0], PANELS):
+        subset = data.dropna(subset=[column])
+        for label, group in subset.groupby("run", sort=False):
+            ax.plot(group["tokens (M)"], group[column], marker="o" if len(group) < 15 else None, ms=3, label=label, color=palette[label])
+        ax.axhline(math.log(4), color="grey", ls="--", lw=0.8)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("tokens seen (millions)")
+        ax.set_xlim(left=0)
+        if column != "train_loss":  # the first steps of a fresh model sit far above ln 4; zoom the validation panels
+            values = subset[column]
+            if len(values):
+                ax.set_ylim(min(values.min(), math.log(4)) - 0.05, max(values.max(), math.log(4)) + 0.05)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if not handles:
+        for ax in axes[0]:
+            ax.text(0.5, 0.5, "no trained model", ha="center", va="center", transform=ax.transAxes)
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False, bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 3)))
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * (len(labels) // 3), 1, 1))
+    return fig
