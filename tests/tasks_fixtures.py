@@ -71,3 +71,20 @@ def uniform_predictions(task_dataset: Path, out: Path, model: str = "uniform", k
 def gff_lines(gff: Path, attribute: str) -> list[list[str]]:
     with gzip.open(gff, "rt") as handle:
         return [line.rstrip("\n").split("\t") for line in handle if not line.startswith("#") and attribute in line]
+
+
+# --- fixtures (import them into a test module to use them) ------------------------------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tair10_genome(tmp_path_factory: pytest.TempPathFactory, tair10_slice: tuple[Path, Path]) -> Path:
+    """The 300 kb TAIR10 slice as a prepared-genome directory."""
+    fasta, gff = tair10_slice
+    return genome_dir_from_slice(fasta, gff, tmp_path_factory.mktemp("genome") / "thaliana")
+
+
+@pytest.fixture(scope="session")
+def tair10_dataset(tmp_path_factory: pytest.TempPathFactory, tair10_genome: Path) -> Path:
+    """A dataset variant over the slice: train before 100 kb, test after."""
+    return dataset_from_genome(tair10_genome, tmp_path_factory.mktemp("dataset") / "fixture")
