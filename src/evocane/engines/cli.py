@@ -107,3 +107,7 @@ def _engines(args: argparse.Namespace) -> None:
         except EvocaneError as error:
             status = f"not available: {error}"
         print(f"{name}\t{status}")
+
+
+# Engine-specific commands live beside their engine (argparse only: the engines' ML imports stay inside them).
+import evocane.engines.hf.cli  # noqa: E402,F401
