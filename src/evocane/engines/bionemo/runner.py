@@ -1,0 +1,142 @@
+"""Run BioNeMo CLIs and keep their outputs consistent: the train run directory, its last checkpoint, the
+one-call-per-prompt generation loop.
+
+Runs inside the BioNeMo container (through scripts/bionemo_run.py), so it needs nothing beyond the standard
+library and numpy (evocane.engines.base).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from evocane.engines.base import SamplingConfig, read_prompts
+from evocane.engines.bionemo.commands import infer_command, launch, shell_join
+from evocane.engines.bionemo.settings import InferSettings
+from evocane.errors import EvocaneError
+
+log = logging.getLogger(__name__)
+
+RUN_COMMAND_FILE = "evocane_command.json"
+INFER_PLAN = "plan.json"
+_STEP = re.compile(r"step=(\d+)")
+
+
+def run(argv: Sequence[str]) -> None:
+    """Run one command with inherited stdout/stderr (the rule sends them to its log); a failure is an error
+    naming the command."""
+    log.info("running: %s", shell_join(argv))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        result = subprocess.run(list(argv), check=False)
+    except FileNotFoundError:
+        raise EvocaneError(f"{argv[0]}: command not found (run inside the BioNeMo container: bionemo.image)") from None
+    if result.returncode != 0:
+        raise EvocaneError(f"{argv[0]} failed with exit status {result.returncode}: {shell_join(argv)}")
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (rename of a sibling temporary file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(temp, path)
+
+
+def prepare_run_dir(run_dir: str | Path, argv: Sequence[str]) -> bool:
+    """Make ``run_dir`` ready for ``argv``; True if it resumes an earlier run of the same command.
+
+    train_evo2 resumes from ``{result-dir}/{experiment-name}/checkpoints`` whenever a checkpoint is there and then
+    ignores ``--ckpt-dir``. Resuming is what a resubmitted job (time limit, preemption) should do, but a run
+    directory left by a different command (other data, hyper-parameters or initial checkpoint) would silently
+    continue the old run, so that is refused.
+    """
+    run_dir = Path(run_dir)
+    record = run_dir / RUN_COMMAND_FILE
+    if record.exists():
+        previous = json.loads(record.read_text()).get("argv")
+        if previous != list(argv):
+            raise EvocaneError(
+                f"{run_dir}: holds a training run started by a different command, which train_evo2 would resume "
+                f"(ignoring --ckpt-dir). Delete the directory to start over.\n  was: {shell_join(previous or [])}\n  now: {shell_join(argv)}"
+            )
+        return True
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise EvocaneError(f"{run_dir}: exists without {RUN_COMMAND_FILE}; not resuming an unknown run (delete it)")
+    write_json(record, {"argv": list(argv)})
+    return False
+
+
+def checkpoint_step(path: Path) -> int:
+    match = _STEP.search(path.name)
+    return int(match.group(1)) if match else -1
+
+
+def last_checkpoint(checkpoints_dir: str | Path) -> Path:
+    """The checkpoint to use after training: the ``*-last`` copy of the highest step, else the highest step.
+    train_evo2 names them ``epoch={e}-step={s}-consumed_samples={n}[-last]``."""
+    checkpoints_dir = Path(checkpoints_dir)
+    candidates = [p for p in checkpoints_dir.iterdir() if p.is_dir() and checkpoint_step(p) >= 0] if checkpoints_dir.is_dir() else []
+    if not candidates:
+        raise EvocaneError(f"{checkpoints_dir}: no train_evo2 checkpoint (epoch=..-step=..) found")
+    return max(candidates, key=lambda p: (checkpoint_step(p), p.name.endswith("-last"), p.name))
+
+
+def train(run_dir: str | Path, checkpoints_dir: str | Path, argv: Sequence[str], manifest: str | Path, extra: Mapping[str, Any]) -> Path:
+    """Run (or resume) one training run and record its last checkpoint in ``manifest``."""
+    resumed = prepare_run_dir(run_dir, argv)
+    if resumed:
+        log.info("%s: same command as before; train_evo2 resumes from its last checkpoint if there is one", run_dir)
+    run(argv)
+    checkpoint = last_checkpoint(checkpoints_dir)
+    write_json(manifest, {**extra, "run_dir": str(run_dir), "checkpoint": str(checkpoint), "step": checkpoint_step(checkpoint), "argv": list(argv)})
+    return checkpoint
+
+
+def infer(
+    prompts_fasta: str | Path,
+    ckpt_dir: str | Path,
+    out_dir: str | Path,
+    sampling: SamplingConfig,
+    settings: InferSettings,
+    fp8: bool = False,
+) -> Path:
+    """``sampling.samples_per_prompt`` infer_evo2 calls per prompt (the CLI takes one prompt), each with its own
+    seed; raw outputs ``{prompt_index}_{sample}.txt`` and ``plan.json`` appear in ``out_dir`` together.
+
+    Prompts are upper-cased: Evo 2 saw upper-case input tokens in training (BioNeMo upper-cases them), and
+    infer_evo2, unlike predict_evo2, passes the prompt to the tokenizer as it is."""
+    out_dir = Path(out_dir)
+    prompts = read_prompts(prompts_fasta)
+    if not prompts:
+        raise EvocaneError(f"{prompts_fasta}: no prompts")
+    temp = out_dir.with_name(f".{out_dir.name}.tmp")
+    if temp.exists():
+        shutil.rmtree(temp)
+    temp.mkdir(parents=True)
+    plan = []
+    sampling_args = {"n_tokens": sampling.n_tokens, "temperature": sampling.temperature, "top_k": sampling.top_k, "top_p": sampling.top_p}
+    for index, prompt in enumerate(prompts):
+        for sample in range(sampling.samples_per_prompt):
+            seed = sampling.sample_seed(index, sample)
+            name = f"{index}_{sample}.txt"
+            argv = launch(infer_command(ckpt_dir, prompt.sequence.upper(), temp / name, sampling_args, seed, settings, fp8), settings.tensor_parallel)
+            run(argv)
+            if not (temp / name).exists():
+                raise EvocaneError(f"{argv[0]} wrote no output file {temp / name}")
+            plan.append({"prompt_id": prompt.id, "prompt_length": len(prompt.sequence), "sample": sample, "seed": seed, "file": name})
+    write_json(temp / INFER_PLAN, {"sampling": {**sampling_args, "samples_per_prompt": sampling.samples_per_prompt, "seed": sampling.seed}, "outputs": plan})
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(temp, out_dir)
+    return out_dir
