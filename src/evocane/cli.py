@@ -170,7 +170,7 @@ def _load_plugins() -> None:
     runs without the ML extras installed)."""
     import importlib
 
-    for module in ("evocane.dataset.cli", "evocane.engines.cli", "evocane.evaluate.cli"):
+    for module in ("evocane.dataset.cli", "evocane.engines.cli", "evocane.evaluate.cli", "evocane.evaluate.tasks_cli"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:

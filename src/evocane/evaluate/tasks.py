@@ -69,7 +69,9 @@ def task_variants(config: Mapping[str, Any], evaluated: Sequence[str]) -> list[s
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------------
-def build_inputs(task: str, config: Mapping[str, Any], dataset_dir: Path, genomes_root: Path, out_dir: Path) -> Path:
+def build_inputs(
+    task: str, config: Mapping[str, Any], dataset_dir: Path, genomes_root: Path, out_dir: Path, table: Path | None = None
+) -> Path:
     settings = task_settings(config)
     if task == "generation":
         return generation.build_generation_inputs(dataset_dir, generation.GenerationParams.from_mapping(settings.get("generation", {})), out_dir)
@@ -86,9 +88,10 @@ def build_inputs(task: str, config: Mapping[str, Any], dataset_dir: Path, genome
         return variants.build_variant_inputs(held_out, genome_dirs, variants.VariantParams.from_mapping(settings.get("variant_effect", {})), out_dir)
     if task == "experiments":
         spec = settings.get("experiments", {})
-        if not spec.get("table"):
+        table = table or (Path(spec["table"]) if spec.get("table") else None)
+        if table is None:
             raise EvocaneError("config key 'evaluation.tasks.experiments.table' is not set: no experimental data to build")
-        return experiments.build_experiment_inputs(spec["table"], held_out, genome_dirs, out_dir, spec.get("held_out_only", True), spec.get("max_length", 100_000))
+        return experiments.build_experiment_inputs(table, held_out, genome_dirs, out_dir, spec.get("held_out_only", True), spec.get("max_length", 100_000))
     raise EvocaneError(f"unknown task '{task}' (have: {', '.join(TASKS)})")
 
 

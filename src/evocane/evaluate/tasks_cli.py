@@ -17,6 +17,7 @@ def _inputs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, type=Path, help="source dataset variant (results/datasets/<variant>)")
     p.add_argument("--genomes", type=Path, default=Path("results/genomes"), help="root of the prepared genomes")
     p.add_argument("--out", required=True, type=Path, help="task dataset (or generation inputs) directory to write")
+    p.add_argument("--table", type=Path, help="experiments: the table (default: evaluation.tasks.experiments.table)")
 
 
 @command("task-inputs", "build a task's inputs (windows, negatives, variants, prompts) from a variant's test split", _inputs_args)
@@ -24,7 +25,7 @@ def _task_inputs(args: argparse.Namespace) -> None:
     from evocane.config import load_config
     from evocane.evaluate.tasks import build_inputs
 
-    build_inputs(args.task, load_config(*args.config), args.dataset, args.genomes, args.out)
+    build_inputs(args.task, load_config(*args.config), args.dataset, args.genomes, args.out, args.table)
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
