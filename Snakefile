@@ -23,6 +23,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/genomes.smk"
+include: "rules/datasets.smk"
 
 
 rule all:

@@ -140,7 +140,7 @@ class SplitArrayWriter:
             raise ValueError("tokens, labels and weights of a window must have equal length")
         offset = self.length
         for kind, values in (("tokens", tokens), ("labels", labels), ("weights", weights)):
-            self._raw[kind].write(np.ascontiguousarray(values, dtype=np.uint8).tobytes())
+            self._raw[kind].write(memoryview(np.ascontiguousarray(values, dtype=np.uint8)))  # no extra copy
         self.length += len(tokens)
         return offset
 

@@ -1,0 +1,263 @@
+"""The dataset steps as the workflow runs them, one function per rule, shared by ``evocane dataset-*`` commands and
+``scripts/dataset_step.py``. Each takes explicit paths and writes its outputs atomically.
+
+Layout (``results/datasets``)::
+
+    regions/{cultivar}.bed.gz, regions/{cultivar}.summary.json     region intervals per cultivar (all variants)
+    {variant}/plan.parquet, splits/{split}.bed, splits/manifest.json
+    {variant}/audit/sketch/{cultivar}.npy                          sketched k-mers of the training windows
+    {variant}/windows.parquet, arrays/{split}.*.npy, manifest.json  the dataset contract
+    {variant}/fasta/{split}.fa(.fai), bionemo/*.yaml                exports
+    {variant}/audit/leakage.tsv, leakage.png, composition.png, train.sig
+    {variant}/card.html
+    comparison/leakage.tsv, comparison/leakage.png                  leakage across variants
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evocane.atomic import atomic_path
+from evocane.dataset.arrays import SPLITS
+from evocane.errors import EvocaneError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VariantPaths:
+    root: Path
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.parquet"
+
+    @property
+    def split_manifest(self) -> Path:
+        return self.root / "splits" / "manifest.json"
+
+    def split_bed(self, split: str) -> Path:
+        return self.root / "splits" / f"{split}.bed"
+
+    def sketch(self, cultivar: str) -> Path:
+        return self.root / "audit" / "sketch" / f"{cultivar}.npy"
+
+    @property
+    def windows(self) -> Path:
+        return self.root / "windows.parquet"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    def fasta(self, split: str) -> Path:
+        return self.root / "fasta" / f"{split}.fa"
+
+    @property
+    def bionemo(self) -> Path:
+        return self.root / "bionemo"
+
+    @property
+    def audit_table(self) -> Path:
+        return self.root / "audit" / "leakage.tsv"
+
+    @property
+    def signature(self) -> Path:
+        return self.root / "audit" / "train.sig"
+
+    @property
+    def card(self) -> Path:
+        return self.root / "card.html"
+
+
+def genome_files(genome_dir: str | Path) -> dict[str, Path]:
+    genome_dir = Path(genome_dir)
+    return {
+        "genome.fa.gz": genome_dir / "genome.fa.gz",
+        "annotation.gff3.gz": genome_dir / "annotation.gff3.gz",
+        "records.tsv": genome_dir / "records.tsv",
+    }
+
+
+def _annotated(records_tsv: Path) -> list[str]:
+    table = pd.read_csv(records_tsv, sep="\t", dtype=str, keep_default_na=False)
+    return [row.record for row in table.itertuples() if row.annotated == "True"]
+
+
+# --- steps --------------------------------------------------------------------------------------------------------------
+def regions_step(cultivar: str, genome_dir: str | Path, settings: Mapping[str, Any], bed: str | Path, summary: str | Path) -> None:
+    from evocane.dataset.regions import derive_regions, write_regions
+
+    files = genome_files(genome_dir)
+    table, result = derive_regions(
+        cultivar, files["annotation.gff3.gz"], f"{files['genome.fa.gz']}.fai", _annotated(files["records.tsv"]),
+        settings["promoter_length"], settings["gene_types"],
+    )  # fmt: skip
+    write_regions(table, result, bed, summary)
+    log.info("%s: %d region intervals, %d coding transcripts", cultivar, len(table), result.coding_transcripts)
+
+
+def plan_step(spec: Mapping[str, Any], genome_dirs: Mapping[str, str | Path], regions: Mapping[str, str | Path], out_dir: str | Path) -> None:
+    from evocane.dataset.splits import make_plan, write_plan
+
+    cultivars = spec["cultivars"]
+    plan = make_plan(
+        spec,
+        {c: genome_files(genome_dirs[c])["records.tsv"] for c in cultivars},
+        {c: regions.get(c) for c in cultivars},
+        {c: genome_files(genome_dirs[c])["genome.fa.gz"] for c in cultivars},
+    )
+    manifest = write_plan(plan, spec, out_dir)
+    log.info("%s: planned windows %s", spec["name"], manifest["planned_windows"])
+    for warning in plan.warnings:
+        log.warning("%s: %s", spec["name"], warning)
+
+
+def _genome_input(cultivar: str, genome_dir: str | Path, regions_bed: str | Path | None):  # type: ignore[no-untyped-def]
+    from evocane.dataset.windows import GenomeInput
+
+    files = genome_files(genome_dir)
+    return GenomeInput(cultivar, files["genome.fa.gz"], files["records.tsv"], Path(regions_bed) if regions_bed else None)
+
+
+def sketch_step(spec: Mapping[str, Any], cultivar: str, genome_dir: str | Path, plan: str | Path, out: str | Path) -> None:
+    from evocane.dataset.leakage import save_sketch
+    from evocane.dataset.windows import sketch_training_windows
+
+    hashes = sketch_training_windows(spec, pd.read_parquet(plan), _genome_input(cultivar, genome_dir, None))
+    save_sketch(hashes, out)
+    log.info("%s/%s: %d sketched training k-mers", spec["name"], cultivar, len(hashes))
+
+
+def build_step(
+    spec: Mapping[str, Any],
+    genome_dirs: Mapping[str, str | Path],
+    regions: Mapping[str, str | Path],
+    plan: str | Path,
+    sketches: Sequence[str | Path],
+    out_dir: str | Path,
+) -> None:
+    from evocane.dataset.leakage import load_sketch, union
+    from evocane.dataset.windows import build_dataset
+
+    genomes = {c: _genome_input(c, genome_dirs[c], regions.get(c)) for c in spec["cultivars"]}
+    train_hashes = union([load_sketch(path) for path in sketches]) if spec["leakage"]["enabled"] else None
+    manifest = build_dataset(spec, pd.read_parquet(plan), genomes, out_dir, train_hashes)
+    log.info("%s: %s", spec["name"], {split: manifest["splits"][split]["windows"] for split in SPLITS})
+    for warning in manifest["warnings"]:
+        log.warning("%s: %s", spec["name"], warning)
+
+
+def fasta_step(variant_dir: str | Path, split: str, out: str | Path) -> None:
+    from evocane.dataset.exports import write_fasta
+
+    count = write_fasta(variant_dir, split, out)
+    log.info("%s: %d windows", out, count)
+
+
+def bionemo_step(spec: Mapping[str, Any], variant_dir: str | Path, fastas: Mapping[str, str], out_dir: str | Path) -> None:
+    from evocane.dataset.exports import write_bionemo
+
+    write_bionemo(spec, variant_dir, fastas, out_dir)
+
+
+def audit_step(
+    spec: Mapping[str, Any],
+    variant_dir: str | Path,
+    sketches: Sequence[str | Path],
+    table_out: str | Path,
+    leakage_plot: str | Path,
+    composition_plot: str | Path,
+    signature_out: str | Path,
+) -> None:
+    from evocane.dataset.leakage import audit_table, load_sketch, save_signature, union
+    from evocane.plots.dataset import composition_figure, leakage_figure
+
+    paths = VariantPaths(Path(variant_dir))
+    windows = pd.read_parquet(paths.windows)
+    manifest = json.loads(paths.manifest.read_text())
+    removed = {split: manifest["splits"][split]["removed_for_leakage"] for split in SPLITS}
+    table = audit_table(windows, manifest["leakage_bins"], removed)
+    with atomic_path(table_out) as temp:
+        table.to_csv(temp, sep="\t", index=False)
+    leakage = spec["leakage"]
+    hashes = union([load_sketch(path) for path in sketches]) if leakage["enabled"] else union([])
+    save_signature(hashes, leakage["ksize"], leakage["scaled"], f"evocane {spec['name']} training windows", signature_out)
+    for path, figure in ((leakage_plot, leakage_figure(windows, spec["name"], manifest["leakage_bins"])), (composition_plot, composition_figure(windows, spec["name"]))):
+        _save_figure(figure, path)
+
+
+def _save_figure(figure: Any, path: str | Path) -> None:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight", metadata=_figure_metadata(path))
+    plt.close(figure)
+
+
+def _figure_metadata(path: Path) -> dict[str, Any]:
+    """No creation date or software version in the file, so the same data gives the same bytes."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return {"Software": None}
+    if suffix == ".svg":
+        return {"Date": None, "Creator": None}
+    if suffix == ".pdf":
+        return {"CreationDate": None, "Creator": None, "Producer": None}
+    return {}
+
+
+def card_step(
+    spec: Mapping[str, Any],
+    cultivar_configs: Mapping[str, Any],
+    variant_dir: str | Path,
+    genome_dirs: Mapping[str, str | Path],
+    region_summaries: Mapping[str, str | Path],
+    out: str | Path,
+) -> None:
+    from evocane.dataset.card import render_card, sha256_file
+
+    paths = VariantPaths(Path(variant_dir))
+    sources = {}
+    for cultivar in spec["cultivars"]:
+        files = {name: path for name, path in genome_files(genome_dirs[cultivar]).items()}
+        files["regions.bed.gz"] = Path(str(region_summaries[cultivar]).replace(".summary.json", ".bed.gz"))
+        sources[cultivar] = {
+            "config": cultivar_configs[cultivar].get("sources", []),
+            "files": {name: (str(path), sha256_file(path), path.stat().st_size) for name, path in files.items() if path.exists()},
+        }
+    regions = {c: json.loads(Path(region_summaries[c]).read_text()) for c in spec["cultivars"]}
+    audit = pd.read_csv(paths.audit_table, sep="\t")
+    html = render_card(
+        spec, pd.read_parquet(paths.windows), json.loads(paths.manifest.read_text()), json.loads(paths.split_manifest.read_text()),
+        audit, sources, regions,
+    )  # fmt: skip
+    with atomic_path(out) as temp:
+        temp.write_text(html)
+
+
+def comparison_step(variants: Mapping[str, str | Path], table_out: str | Path, plot_out: str | Path) -> None:
+    from evocane.dataset.leakage import comparison_row
+    from evocane.plots.dataset import comparison_figure
+
+    windows_by_variant = {}
+    rows = []
+    for name, variant_dir in variants.items():
+        paths = VariantPaths(Path(variant_dir))
+        manifest = json.loads(paths.manifest.read_text())
+        windows = pd.read_parquet(paths.windows, columns=["split", "leakage_containment"])
+        windows_by_variant[name] = windows
+        rows.extend(comparison_row(name, manifest["spec"]["split"]["strategy"], windows))
+    if not rows:
+        raise EvocaneError("dataset comparison: no variants given")
+    with atomic_path(table_out) as temp:
+        pd.DataFrame(rows).to_csv(temp, sep="\t", index=False)
+    _save_figure(comparison_figure(windows_by_variant), plot_out)

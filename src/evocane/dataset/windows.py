@@ -1,0 +1,395 @@
+"""Build a dataset variant: window + label + tokenise in one streaming pass per cultivar genome.
+
+The build follows a plan (``evocane.dataset.splits``) exactly; it makes no random choice. Per record (the only
+thing held in memory besides one chunk of windows) it builds three record-sized uint8 arrays:
+
+- tokens: the bases as ASCII (Evo 2 byte vocabulary); upper-cased when ``softmask: upper``;
+- labels: region bits from the regions BED, OR the repeat bit on lowercase bases and the ambiguous bit on
+  anything but A/C/G/T;
+- weights: loss codes (0 for N/IUPAC, 1 for soft-masked bases unless ``softmask: upper``, 2 otherwise).
+
+Windows are gathered from these arrays in chunks (a strided view indexed by the window starts), reverse-
+complemented where the plan says ``-``, optionally prefixed with the lineage tag (label 0, weight 0), and
+appended to one SplitArrayWriter per split. Per-window composition (fraction of each region bit, N and repeat
+fractions) is computed from interval coverage, not by scanning the windows, so it costs O(windows x log runs).
+Windows above ``max_n_fraction`` (or ``max_repeat_fraction`` with ``softmask: drop``) are dropped; validation and
+test windows get their k-mer containment in the training set and are dropped above ``leakage.remove_above``.
+Peak memory is about four times the largest record plus one chunk of windows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+from tqdm import tqdm
+
+from evocane.dataset.arrays import (
+    AMBIGUOUS,
+    REGION_BITS,
+    REPEAT,
+    SPLITS,
+    WEIGHT_FULL,
+    WEIGHT_NONE,
+    WEIGHT_SOFTMASKED,
+    WINDOW_COLUMNS,
+    SplitArrayWriter,
+)
+from evocane.dataset.config import lineage_tag
+from evocane.dataset.leakage import ContainmentScorer, HashAccumulator, Hasher, leakage_bin_labels, leakage_bins
+from evocane.dataset.regions import RegionLabeler
+from evocane.dataset.splits import read_records
+from evocane.errors import EvocaneError
+
+log = logging.getLogger(__name__)
+
+CHUNK_BASES = 1 << 23  # bases gathered per chunk of windows (per array)
+FRACTION_COLUMNS = [f"{region}_fraction" for region in REGION_BITS]
+EXTRA_COLUMNS = ["annotated", "source", *FRACTION_COLUMNS, "leakage_containment", "leakage_hashes", "leakage_bin"]
+
+
+def _lut(mapping: Mapping[bytes, int], default: int) -> np.ndarray:
+    table = np.full(256, default, dtype=np.uint8)
+    for chars, value in mapping.items():
+        table[np.frombuffer(chars, dtype=np.uint8)] = value
+    return table
+
+
+IDENTITY = np.arange(256, dtype=np.uint8)
+UPPER = IDENTITY.copy()
+UPPER[ord("a") : ord("z") + 1] -= 32
+COMPLEMENT = IDENTITY.copy()
+COMPLEMENT[np.frombuffer(b"ACGTRYKMSWBDHVNacgtrykmswbdhvn", dtype=np.uint8)] = np.frombuffer(
+    b"TGCAYRMKSWVHDBNtgcayrmkswvhdbn", dtype=np.uint8
+)
+IS_LOWER = _lut({bytes(range(ord("a"), ord("z") + 1)): 1}, 0)
+IS_AMBIGUOUS = _lut({b"ACGTacgt": 0}, 1)
+WEIGHTS_KEEP = _lut({b"ACGT": WEIGHT_FULL, b"acgt": WEIGHT_SOFTMASKED}, WEIGHT_NONE)
+WEIGHTS_UPPER = _lut({b"ACGTacgt": WEIGHT_FULL}, WEIGHT_NONE)
+CASE_BITS = (IS_LOWER * REPEAT) | (IS_AMBIGUOUS * AMBIGUOUS)
+
+
+@dataclass(frozen=True)
+class GenomeInput:
+    """One cultivar's prepared genome (the genome room's outputs) and its regions BED (None = unannotated)."""
+
+    cultivar: str
+    fasta: Path
+    records_tsv: Path
+    regions_bed: Path | None
+
+
+def stream_records(fasta: str | Path) -> Iterator[tuple[str, bytes]]:
+    """(name, sequence) one record at a time, parsed by htslib (plain, gzip or BGZF)."""
+    import pysam
+
+    with pysam.FastxFile(str(fasta)) as handle:
+        for entry in handle:
+            yield entry.name, entry.sequence.encode("ascii")
+
+
+# --- interval coverage -------------------------------------------------------------------------------------------------
+def runs(mask: np.ndarray) -> np.ndarray:
+    """(n, 2) half-open intervals where a boolean array is True."""
+    edges = np.flatnonzero(np.diff(mask.view(np.int8), prepend=0, append=0))
+    return edges.reshape(-1, 2).astype(np.int64)
+
+
+def covered(intervals: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Bases of each [start, end) covered by sorted disjoint ``intervals``."""
+    if not len(intervals):
+        return np.zeros(len(starts), dtype=np.int64)
+    lengths = intervals[:, 1] - intervals[:, 0]
+    before = np.concatenate(([0], np.cumsum(lengths)))
+
+    def upto(x: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(intervals[:, 0], x, side="right") - 1
+        inside = np.clip(x - intervals[np.maximum(i, 0), 0], 0, lengths[np.maximum(i, 0)])
+        return np.where(i >= 0, before[np.maximum(i, 0)] + inside, 0)
+
+    return upto(ends) - upto(starts)
+
+
+# --- the build -----------------------------------------------------------------------------------------------------------
+class _Staging:
+    """Outputs are written under a hidden directory next to the variant directory and moved into place only when
+    everything succeeded, so a failed build leaves no half-written arrays, table or manifest."""
+
+    def __init__(self, out_dir: Path):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
+        self.path = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
+
+    def commit(self, names: Sequence[str]) -> None:
+        for name in names:
+            final = self.out_dir / name
+            if final.is_dir():
+                shutil.rmtree(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path / name, final)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def build_dataset(
+    spec: Mapping[str, Any],
+    plan: pd.DataFrame,
+    genomes: Mapping[str, GenomeInput],
+    out_dir: str | Path,
+    train_hashes: np.ndarray | None = None,
+    extra_manifest: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write windows.parquet, arrays/{split}.{tokens,labels,weights}.npy and manifest.json into ``out_dir``."""
+    out_dir = Path(out_dir)
+    staging = _Staging(out_dir)
+    try:
+        summary = _build(spec, plan, genomes, staging.path, train_hashes, extra_manifest or {})
+        staging.commit(["arrays", "windows.parquet", "manifest.json"])
+    finally:
+        staging.cleanup()
+    return summary
+
+
+def _build(
+    spec: Mapping[str, Any],
+    plan: pd.DataFrame,
+    genomes: Mapping[str, GenomeInput],
+    out_dir: Path,
+    train_hashes: np.ndarray | None,
+    extra_manifest: Mapping[str, Any],
+) -> dict[str, Any]:
+    windows_spec, leakage = spec["windows"], spec["leakage"]
+    length = int(windows_spec["length"])
+    softmask = windows_spec["softmask"]
+    scorer = None
+    if leakage["enabled"]:
+        if train_hashes is None:
+            raise EvocaneError(f"dataset variant '{spec['name']}': leakage audit enabled but no training sketch given")
+        scorer = ContainmentScorer(train_hashes, leakage["ksize"], leakage["scaled"])
+    bin_edges = list(leakage["bins"])
+    writers = {split: SplitArrayWriter(out_dir, split) for split in SPLITS}
+    parts: list[pd.DataFrame] = []
+    warnings: list[str] = []
+    removed = {split: 0 for split in SPLITS}
+    filtered = {"n_fraction": 0, "repeat_fraction": 0}
+    progress = tqdm(total=len(plan), unit=" windows", desc=f"build {spec['name']}", mininterval=2.0)
+    try:
+        for cultivar in spec["cultivars"]:
+            mine = plan[plan["cultivar"] == cultivar]
+            if mine.empty:
+                continue
+            genome = genomes[cultivar]
+            records = {r.name: r for r in read_records(genome.records_tsv, cultivar)}
+            labeler = RegionLabeler(genome.regions_bed)
+            tag = np.frombuffer(lineage_tag(spec["lineage"][cultivar]).encode(), dtype=np.uint8) if windows_spec["lineage_tag"] else np.empty(0, np.uint8)
+            by_record = {name: part for name, part in mine.groupby("chrom", sort=False)}
+            seen = set()
+            for name, sequence in stream_records(genome.fasta):
+                if name not in by_record:
+                    continue
+                seen.add(name)
+                record = records[name]
+                if len(sequence) != record.length:
+                    raise EvocaneError(f"{genome.fasta}: record '{name}' has {len(sequence)} bases, records.tsv says {record.length}")
+                part, record_warnings = _build_record(
+                    spec, cultivar, record, sequence, by_record[name], labeler, tag, writers, scorer, softmask, length, removed, filtered
+                )
+                warnings.extend(record_warnings)
+                if part is not None:
+                    parts.append(part)
+                progress.update(len(by_record[name]))
+            missing = sorted(set(by_record) - seen)
+            if missing:
+                raise EvocaneError(f"{genome.fasta}: planned records {', '.join(missing)} are not in the genome (re-run the plan)")
+    finally:
+        progress.close()
+        for writer in writers.values():
+            writer.close()
+
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=WINDOW_COLUMNS + EXTRA_COLUMNS)
+    for split in SPLITS:
+        if not (table["split"] == split).any():
+            raise EvocaneError(
+                f"dataset variant '{spec['name']}': the {split} split is empty after filtering "
+                f"(windows dropped for N: {filtered['n_fraction']}, for repeats: {filtered['repeat_fraction']}, "
+                f"for leakage: {removed[split]})"
+            )
+    table["split"] = pd.Categorical(table["split"], categories=list(SPLITS))
+    table = table.sort_values(["split", "offset"], kind="stable").reset_index(drop=True)
+    table["split"] = table["split"].astype(str)
+    table["leakage_bin"] = leakage_bins(table["leakage_containment"].to_numpy(), table["split"].to_numpy(), bin_edges)
+    table = table[WINDOW_COLUMNS + EXTRA_COLUMNS]
+    table.to_parquet(out_dir / "windows.parquet", index=False)
+
+    manifest = {
+        "variant": spec["name"],
+        "spec": spec,
+        "window_columns": list(table.columns),
+        "leakage_bins": leakage_bin_labels(bin_edges),
+        "splits": {
+            split: {
+                "windows": int((table["split"] == split).sum()),
+                "tokens": int(table.loc[table["split"] == split, "length"].sum()),
+                "removed_for_leakage": removed[split],
+            }
+            for split in SPLITS
+        },
+        "dropped_windows": filtered,
+        "warnings": warnings,
+        **extra_manifest,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n")
+    return manifest
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _build_record(
+    spec: Mapping[str, Any],
+    cultivar: str,
+    record: Any,
+    sequence: bytes,
+    planned: pd.DataFrame,
+    labeler: RegionLabeler,
+    tag: np.ndarray,
+    writers: Mapping[str, SplitArrayWriter],
+    scorer: ContainmentScorer | None,
+    softmask: str,
+    length: int,
+    removed: dict[str, int],
+    filtered: dict[str, int],
+) -> tuple[pd.DataFrame | None, list[str]]:
+    warnings: list[str] = []
+    bases = np.frombuffer(sequence, dtype=np.uint8)
+    lower_runs, ambiguous_runs = record_runs(bases)
+    if _total(ambiguous_runs) == len(bases):
+        warnings.append(f"{cultivar}:{record.name} is entirely N/ambiguous: no windows")
+    elif _total(lower_runs) == len(bases):
+        warnings.append(f"{cultivar}:{record.name} is entirely soft-masked (every base is repeat-labelled)")
+
+    labels = labeler.labels(record.name, len(bases))
+    labels |= CASE_BITS[bases]
+    weights = (WEIGHTS_UPPER if softmask == "upper" else WEIGHTS_KEEP)[bases]
+    tokens = UPPER[bases] if softmask == "upper" else bases
+
+    starts = planned["start"].to_numpy(dtype=np.int64)
+    ends = starts + length
+    coverage = {name: covered(labeler.intervals(record.name, bit), starts, ends) for name, bit in REGION_BITS.items() if bit not in (REPEAT, AMBIGUOUS)}
+    coverage["repeat"] = covered(lower_runs, starts, ends)
+    coverage["ambiguous"] = covered(ambiguous_runs, starts, ends)
+    keep, too_many_n, too_repetitive = keep_mask(coverage["ambiguous"], coverage["repeat"], length, spec["windows"])
+    filtered["n_fraction"] += too_many_n
+    filtered["repeat_fraction"] += too_repetitive
+
+    splits = planned["split"].to_numpy()
+    containment = np.full(len(starts), np.nan)
+    hashes = np.zeros(len(starts), dtype=np.int64)
+    if scorer is not None:
+        for i in np.flatnonzero(keep & (splits != "train")):
+            containment[i], hashes[i] = scorer.containment(sequence[starts[i] : ends[i]])
+        threshold = spec["leakage"]["remove_above"]
+        if threshold is not None:
+            too_close = keep & (splits != "train") & (containment > threshold)
+            for split in SPLITS:
+                removed[split] += int((too_close & (splits == split)).sum())
+            keep &= ~too_close
+    if not keep.any():
+        return None, warnings
+
+    strands = planned["strand"].to_numpy()
+    offsets = np.zeros(len(starts), dtype=np.int64)
+    total = len(tag) + length
+    views = [sliding_window_view(array, length) for array in (tokens, labels, weights)]
+    chunk = max(1, CHUNK_BASES // length)
+    for split in SPLITS:
+        selected = np.flatnonzero(keep & (splits == split))
+        for first in range(0, len(selected), chunk):
+            rows = selected[first : first + chunk]
+            block_tokens, block_labels, block_weights = (view[starts[rows]] for view in views)
+            minus = strands[rows] == "-"
+            if minus.any():
+                block_tokens[minus] = COMPLEMENT[block_tokens[minus, ::-1]]
+                block_labels[minus] = block_labels[minus, ::-1]
+                block_weights[minus] = block_weights[minus, ::-1]
+            if len(tag):
+                block_tokens = np.concatenate([np.broadcast_to(tag, (len(rows), len(tag))), block_tokens], axis=1)
+                block_labels = np.concatenate([np.zeros((len(rows), len(tag)), np.uint8), block_labels], axis=1)
+                block_weights = np.concatenate([np.zeros((len(rows), len(tag)), np.uint8), block_weights], axis=1)
+            offset = writers[split].append(block_tokens.reshape(-1), block_labels.reshape(-1), block_weights.reshape(-1))
+            offsets[rows] = offset + np.arange(len(rows), dtype=np.int64) * total
+
+    kept = np.flatnonzero(keep)
+    table = pd.DataFrame({
+        "window_id": [f"{cultivar}:{record.name}:{s}-{e}:{strand}" for s, e, strand in zip(starts[kept], ends[kept], strands[kept])],
+        "cultivar": cultivar, "chrom": record.name, "start": starts[kept], "end": ends[kept], "strand": strands[kept],
+        "split": splits[kept],
+        "homology_group": record.groups[0] if record.groups else "",
+        "homology_group2": record.groups[1] if len(record.groups) > 1 else "",
+        "haplotype": record.haplotype, "offset": offsets[kept], "length": total, "prefix_length": len(tag),
+        "annotated": record.annotated, "source": planned["source"].to_numpy()[kept],
+    })  # fmt: skip
+    for name in REGION_BITS:
+        table[f"{name}_fraction"] = coverage[name][kept] / length
+    table["leakage_containment"] = containment[kept]
+    table["leakage_hashes"] = hashes[kept]
+    return table, warnings
+
+
+def _total(intervals: np.ndarray) -> int:
+    return int((intervals[:, 1] - intervals[:, 0]).sum())
+
+
+def record_runs(bases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of soft-masked (lowercase) and of ambiguous (not A/C/G/T) bases of one record."""
+    return runs(IS_LOWER[bases].view(bool)), runs(IS_AMBIGUOUS[bases].view(bool))
+
+
+def keep_mask(ambiguous: np.ndarray, repeat: np.ndarray, length: int, windows_spec: Mapping[str, Any]) -> tuple[np.ndarray, int, int]:
+    """Which windows pass the N filter (and, with ``softmask: drop``, the repeat filter); counts of each failure."""
+    keep = ambiguous <= windows_spec["max_n_fraction"] * length
+    too_many_n = int((~keep).sum())
+    too_repetitive = 0
+    if windows_spec["softmask"] == "drop":
+        repeat_ok = repeat <= windows_spec["max_repeat_fraction"] * length
+        too_repetitive = int((keep & ~repeat_ok).sum())
+        keep &= repeat_ok
+    return keep, too_many_n, too_repetitive
+
+
+def sketch_training_windows(spec: Mapping[str, Any], plan: pd.DataFrame, genome: GenomeInput) -> np.ndarray:
+    """Sorted unique sketched k-mer hashes of one cultivar's training windows (after the same filters as the
+    build), streaming the genome one record at a time."""
+    leakage, length = spec["leakage"], int(spec["windows"]["length"])
+    hasher, accumulator = Hasher(leakage["ksize"], leakage["scaled"]), HashAccumulator()
+    train = plan[(plan["cultivar"] == genome.cultivar) & (plan["split"] == "train")].drop_duplicates(["chrom", "start"])
+    by_record = {name: part["start"].to_numpy(dtype=np.int64) for name, part in train.groupby("chrom", sort=False)}
+    progress = tqdm(total=len(train), unit=" windows", desc=f"sketch {spec['name']} {genome.cultivar}", mininterval=2.0)
+    for name, sequence in stream_records(genome.fasta):
+        starts = by_record.get(name)
+        if starts is None:
+            continue
+        lower_runs, ambiguous_runs = record_runs(np.frombuffer(sequence, dtype=np.uint8))
+        ends = starts + length
+        keep, _, _ = keep_mask(covered(ambiguous_runs, starts, ends), covered(lower_runs, starts, ends), length, spec["windows"])
+        for start in starts[keep]:
+            accumulator.add(hasher.hashes(sequence[start : start + length]))
+        progress.update(len(starts))
+    progress.close()
+    return accumulator.result()
+
+
