@@ -44,6 +44,8 @@ GPU_RULES = (
     "bionemo_infer",
 )
 CONTAINER_RULES = tuple(rule for rule in GPU_RULES if rule.startswith("bionemo_"))
+# The engine room's rules: engine-agnostic, their gpu/mem_mb/runtime come from the model's config entry.
+ENGINE_RULES = ("train_model", "score_model", "generate_model")
 GENOME_RULES_WITH_CONFIG_MEMORY = ("prepare_genome", "genome_qc")
 SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "srun", "scontrol", "sinfo")
 
@@ -110,15 +112,17 @@ def write_workflow_config(workdir: Path, genome_mem_mb: int, max_length: int | N
     return config
 
 
-def write_gpu_rule_snakefile(workdir: Path, rules: tuple[str, ...] = GPU_RULES, declared_gpus: int = 0) -> Path:
-    """A test-only Snakefile with one rule per GPU rule name (optionally declaring `resources: gpu=N` as the engine
-    rules may); the BioNeMo ones run in a container image. Each job writes where it ran: partition, GPUs Slurm gave
-    it, CUDA_VISIBLE_DEVICES."""
+def write_test_snakefile(workdir: Path, rules: dict[str, dict[str, int]]) -> Path:
+    """A test-only Snakefile: one rule per name, declaring the given `threads`/`gpu` itself (as the engine rules do
+    from config); the BioNeMo ones run in a container image. Each job writes where it ran: partition, GPUs Slurm
+    gave it, CUDA_VISIBLE_DEVICES."""
     lines = []
-    for rule in rules:
+    for rule, declared in rules.items():
         lines += [f"rule {rule}:", f'    output: "{rule}.txt"', f'    log: "logs/{rule}.log"']
-        if declared_gpus:
-            lines.append(f"    resources: gpu={declared_gpus}")
+        if "threads" in declared:
+            lines.append(f"    threads: {declared['threads']}")
+        if "gpu" in declared:
+            lines.append(f"    resources: gpu={declared['gpu']}")
         if rule in CONTAINER_RULES:
             lines.append('    container: "bionemo.sif"')
         lines += [
@@ -133,10 +137,35 @@ def write_gpu_rule_snakefile(workdir: Path, rules: tuple[str, ...] = GPU_RULES, 
     return snakefile
 
 
-def expected_sbatch_resource_args(resources: dict, workdir: Path, threads: int = 1) -> list[str]:
+# The named GPU rules, an engine rule that asks for a GPU itself and a plain multi-threaded CPU rule.
+TEST_RULES: dict[str, dict[str, int]] = {
+    **{rule: {} for rule in GPU_RULES},
+    "train_model": {"gpu": 1, "threads": 4},
+    "cpu_step": {"threads": 2},
+}
+
+
+def job_resources(profile: dict, rule: str) -> dict:
+    """What a profile gives a job of a TEST_RULES rule: default-resources, then the rule's own declaration, then
+    set-resources."""
+    declared = {key: value for key, value in TEST_RULES[rule].items() if key != "threads"}
+    return {**profile["default-resources"], **declared, **profile.get("set-resources", {}).get(rule, {})}
+
+
+def auto_partition(profile_dir: Path, gpus: int) -> str:
+    """The partition slurm-partition-config must pick: the only GPU partition for GPU jobs, else the only CPU one."""
+    settings = yaml.safe_load((profile_dir / "config.yaml").read_text())
+    partitions = yaml.safe_load((profile_dir / settings["slurm-partition-config"]).read_text())["partitions"]
+    fitting = [name for name, limits in partitions.items() if (limits.get("max_gpu", 0) > 0) == (gpus > 0)]
+    assert len(fitting) == 1, partitions
+    return fitting[0]
+
+
+def expected_sbatch_resource_args(resources: dict, workdir: Path, threads: int = 1, partition: str = "") -> list[str]:
     """The sbatch options the Slurm executor plugin 2.x must produce for one job's resources (its documented
-    mapping, written out independently of the plugin's code), from -p up to and including --gpus."""
-    args = ["-p", str(resources["slurm_partition"]), "-t", str(runtime_minutes(resources["runtime"]))]
+    mapping, written out independently of the plugin's code), from -p up to and including --gpus. `partition` is
+    the expected automatic choice when the resources name none."""
+    args = ["-p", str(resources.get("slurm_partition", partition)), "-t", str(runtime_minutes(resources["runtime"]))]
     args += ["--mem", str(resources["mem_mb"])]
     if "nodes" in resources:
         args.append(f"--nodes={resources['nodes']}")
@@ -206,15 +235,19 @@ def test_slurm_gpu_profile_parses_to_apptainer_with_nv(monkeypatch, tmp_path):
 
 
 def test_every_gpu_rule_is_configured_in_the_cluster_profiles():
-    slurm_gpu = load_profile("slurm-gpu")["set-resources"]
+    slurm_gpu = load_profile("slurm-gpu")
     ci_slurm = load_profile("ci-slurm")["set-resources"]
-    assert set(GPU_RULES) <= set(slurm_gpu) and set(GPU_RULES) <= set(ci_slurm)
+    assert set(GPU_RULES) <= set(slurm_gpu["set-resources"])
     for rule in GPU_RULES:
-        resources = slurm_gpu[rule]
+        resources = {**slurm_gpu["default-resources"], **slurm_gpu["set-resources"][rule]}
         if rule == "bionemo_preprocess":  # tokenisation: CPU work inside the container
             assert not resources.get("gpu"), resources
         else:
             assert resources["gpu"] >= 1 and resources["nodes"] == 1 and resources["cpus_per_gpu"] >= 1, rule
+    # Partitions are chosen per job (GPU or not), because the engine rules' GPU needs come from the config.
+    assert "slurm_partition" not in slurm_gpu["default-resources"]
+    assert auto_partition(PROFILES / "slurm-gpu", gpus=1) != auto_partition(PROFILES / "slurm-gpu", gpus=0)
+    for rule in (*GPU_RULES, *ENGINE_RULES):
         assert ci_slurm[rule]["gpu"] == 0, rule  # the test node's GPU is not a CUDA device
 
 
@@ -235,48 +268,48 @@ def test_slurm_gpu_dry_run_gives_genome_rules_the_profile_resources(tmp_path):
         # The genome rules' own mem_mb (config resources.genome_mem_mb) wins over default-resources.
         expected_mem = 1500 if rule in GENOME_RULES_WITH_CONFIG_MEMORY else defaults["mem_mb"]
         for resources in jobs[rule]:
-            assert resources["slurm_partition"] == defaults["slurm_partition"], (rule, resources)
             assert int(resources["runtime"]) == runtime_minutes(defaults["runtime"]), (rule, resources)
             assert int(resources["mem_mb"]) == expected_mem, (rule, resources)
-            assert "gpu" not in resources, (rule, resources)
+            assert "gpu" not in resources and "slurm_partition" not in resources, (rule, resources)
 
 
 @pytest.mark.parametrize("profile", ["slurm-gpu", "ci-slurm"])
 def test_dry_run_gives_gpu_rules_the_profile_resources(profile, tmp_path):
     settings = load_profile(profile)
-    write_gpu_rule_snakefile(tmp_path)
+    write_test_snakefile(tmp_path, TEST_RULES)
     result = run_snakemake(
         ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
-         str(PROFILES / profile), "--sdm", "env-modules", "-n", *(f"{rule}.txt" for rule in GPU_RULES)]
+         str(PROFILES / profile), "--sdm", "env-modules", "-n", *(f"{rule}.txt" for rule in TEST_RULES)]
     )
     assert result.returncode == 0, describe(result)
     jobs = dry_run_resources(result.stdout)
-    assert set(jobs) == set(GPU_RULES)
-    for rule in GPU_RULES:
+    assert set(jobs) == set(TEST_RULES)
+    for rule in TEST_RULES:
         (resources,) = jobs[rule]
-        wanted = {**settings["default-resources"], **settings["set-resources"][rule]}
-        for key, value in wanted.items():
+        for key, value in job_resources(settings, rule).items():
             if key == "runtime":
                 assert int(resources[key]) == runtime_minutes(value), (rule, resources)
             else:
                 assert resources[key] == str(value), (rule, key, resources)
-    if profile == "ci-slurm":
-        assert all(jobs[rule][0]["gpu"] == "0" and jobs[rule][0]["slurm_partition"] == "cpu" for rule in GPU_RULES)
+    if profile == "ci-slurm":  # every GPU request neutralised, everything on the cpu partition
+        assert all(jobs[rule][0].get("gpu", "0") == "0" for rule in TEST_RULES)
+        assert all(jobs[rule][0]["slurm_partition"] == "cpu" for rule in TEST_RULES)
     else:
-        assert jobs["evo2_score"][0]["gpu"] == "1" and jobs["evo2_score"][0]["slurm_partition"] == "gpu"
+        assert jobs["evo2_score"][0]["gpu"] == "1" and jobs["train_model"][0]["gpu"] == "1"
+        assert "gpu" not in jobs["cpu_step"][0]
 
 
 def test_local_profile_hands_out_no_gpu(tmp_path):
     settings = load_profile("local")
     assert settings["resources"] == {"gpu": 0}
-    write_gpu_rule_snakefile(tmp_path, rules=("evo2_score",), declared_gpus=1)
+    write_test_snakefile(tmp_path, {"train_model": {"gpu": 1}})
     result = run_snakemake(
         ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
-         str(PROFILES / "local"), "-n", "evo2_score.txt"]
+         str(PROFILES / "local"), "-n", "train_model.txt"]
     )
     assert result.returncode == 0, describe(result)
     # The rule asks for a GPU; the laptop profile caps it at the 0 GPUs it declares.
-    assert dry_run_resources(result.stdout)["evo2_score"][0]["gpu"] == "0"
+    assert dry_run_resources(result.stdout)["train_model"][0]["gpu"] == "0"
 
 
 # --- marked slurm: a real single-node Slurm -------------------------------------------------------------------------
@@ -342,7 +375,7 @@ def test_ci_slurm_runs_genome_rules_through_sbatch(slurm_cluster, tmp_path):
         ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile",
          str(PROFILES / "ci-slurm"), "results/qc/summary.tsv"],
         env=env,
-        timeout=240,
+        timeout=300,
     )
     assert result.returncode == 0, describe(result)
     summary = (workdir / "results" / "qc" / "summary.tsv").read_text()
@@ -379,49 +412,61 @@ def test_ci_slurm_runs_genome_rules_through_sbatch(slurm_cluster, tmp_path):
 
 
 @pytest.mark.slurm
-def test_slurm_gpu_profile_sbatch_arguments_for_gpu_rules(slurm_cluster, tmp_path):
-    """The unchanged slurm-gpu profile: sbatch arguments for every GPU rule, captured without submitting (the test
-    node has neither 8 CPUs per GPU nor 64 GB)."""
+def test_slurm_gpu_profile_sbatch_arguments(slurm_cluster, tmp_path):
+    """The unchanged slurm-gpu profile: sbatch arguments for every named GPU rule, an engine rule asking for a GPU
+    itself and a CPU rule, captured without submitting (the test node has neither 8 CPUs per GPU nor 64 GB)."""
     profile = load_profile("slurm-gpu")
-    write_gpu_rule_snakefile(tmp_path)
+    write_test_snakefile(tmp_path, TEST_RULES)
     env = shimmed_environment(tmp_path, EVOCANE_SBATCH_CAPTURE_ONLY="1")
     result = run_snakemake(
         ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
-         str(PROFILES / "slurm-gpu"), *TEST_CLUSTER_FLAGS, *(f"{rule}.txt" for rule in GPU_RULES)],
+         str(PROFILES / "slurm-gpu"), *TEST_CLUSTER_FLAGS, *(f"{rule}.txt" for rule in TEST_RULES)],
         env=env,
         timeout=180,
     )
     assert result.returncode != 0, "the capture-only shim submits nothing, so the run must fail"
     calls = read_sbatch_calls(tmp_path / "sbatch-calls.jsonl")
-    assert set(calls) == {f"rule_{rule}" for rule in GPU_RULES}, describe(result)
-    for rule in GPU_RULES:
-        resources = {**profile["default-resources"], **profile["set-resources"][rule]}
+    assert set(calls) == {f"rule_{rule}" for rule in TEST_RULES}, describe(result)
+    for rule, declared in TEST_RULES.items():
+        resources = job_resources(profile, rule)
+        partition = auto_partition(PROFILES / "slurm-gpu", gpus=resources.get("gpu", 0))
+        expected = expected_sbatch_resource_args(resources, tmp_path, declared.get("threads", 1), partition)
         for argv in calls[f"rule_{rule}"]:  # one per attempt (retries: 1)
             _, _, resource_args, _ = split_sbatch_call(argv)
-            assert resource_args == expected_sbatch_resource_args(resources, tmp_path), rule
-    _, _, evo2_score_args, _ = split_sbatch_call(calls["rule_evo2_score"][0])
-    assert {"--gpus=1", "--cpus-per-gpu=8", "--nodes=1"} <= set(evo2_score_args)
-    assert evo2_score_args[:2] == ["-p", "gpu"] and "--ntasks=1" not in evo2_score_args
+            assert resource_args == expected, rule
+    # Spelled out for the two kinds of GPU job and a CPU job:
+    sbatch = {rule: split_sbatch_call(calls[f"rule_{rule}"][0])[2] for rule in ("evo2_score", "train_model")}
+    sbatch["cpu_step"] = split_sbatch_call(calls["rule_cpu_step"][0])[2]
+    for rule in ("evo2_score", "train_model"):
+        assert sbatch[rule][:2] == ["-p", "gpu"], sbatch[rule]
+        assert {"--gpus=1", "--cpus-per-gpu=8", "--nodes=1"} <= set(sbatch[rule]), sbatch[rule]
+        assert not any(arg.startswith(("--ntasks", "--cpus-per-task")) for arg in sbatch[rule]), sbatch[rule]
+    assert sbatch["cpu_step"][:2] == ["-p", "cpu"] and "--cpus-per-task=2" in sbatch["cpu_step"]
+    assert not any(arg.startswith(("--gpus", "--cpus-per-gpu")) for arg in sbatch["cpu_step"])
 
 
 @pytest.mark.slurm
 def test_slurm_gpu_profile_runs_gpu_and_container_rules_on_slurm(slurm_cluster, tmp_path):
-    """slurm-gpu with the two rules' CPU and memory requests scaled to the test node, run for real: Slurm
-    allocates the node's (fake) GPU on the gpu partition, and the BioNeMo rule runs through apptainer --nv."""
+    """slurm-gpu with CPU and memory requests scaled to the test node, run for real: Slurm puts the GPU jobs on the
+    gpu partition with the node's (fake) GPU, and the BioNeMo rule runs through apptainer --nv."""
     node = subprocess.run(["scontrol", "show", "node"], capture_output=True, text=True, env=subprocess_environment())
     if "gpu:1" not in node.stdout:
         pytest.skip("the test Slurm announces no GPU (started with EVOCANE_SLURM_FAKE_GPU=0)")
     profile = load_profile("slurm-gpu")
-    rules = ("evo2_score", "bionemo_infer")
-    for rule in rules:
-        profile["set-resources"][rule].update(cpus_per_gpu=1, mem_mb=200, runtime=5)
-    (tmp_path / "profile").mkdir()
-    (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
-    write_gpu_rule_snakefile(tmp_path, rules)
+    scaled = {"cpus_per_gpu": 1, "mem_mb": 200, "runtime": 5}
+    profile["default-resources"].update(scaled)
+    # A named container rule (set-resources) and an engine rule asking for its GPU itself; the one fake GPU runs
+    # them one after the other.
+    rules = {"bionemo_infer": {}, "train_model": {"gpu": 1}}
+    profile["set-resources"]["bionemo_infer"].update(scaled)
+    profile_dir = tmp_path / "profile"
+    profile_dir.mkdir()
+    (profile_dir / "config.yaml").write_text(yaml.safe_dump(profile))
+    shutil.copy(PROFILES / "slurm-gpu" / profile["slurm-partition-config"], profile_dir)
+    write_test_snakefile(tmp_path, rules)
     result = run_snakemake(
         ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
-         str(tmp_path / "profile"), *TEST_CLUSTER_FLAGS, "--slurm-keep-successful-logs",
-         *(f"{rule}.txt" for rule in rules)],
+         str(profile_dir), *TEST_CLUSTER_FLAGS, "--slurm-keep-successful-logs", *(f"{rule}.txt" for rule in rules)],
         env=shimmed_environment(tmp_path),
         timeout=180,
     )
@@ -431,8 +476,8 @@ def test_slurm_gpu_profile_runs_gpu_and_container_rules_on_slurm(slurm_cluster, 
     for rule in rules:
         (argv,) = calls[f"rule_{rule}"]
         _, _, resource_args, _ = split_sbatch_call(argv)
-        resources = {**profile["default-resources"], **profile["set-resources"][rule]}
-        assert resource_args == expected_sbatch_resource_args(resources, tmp_path)
+        resources = job_resources(profile, rule)
+        assert resource_args == expected_sbatch_resource_args(resources, tmp_path, partition="gpu"), rule
         assert {"--gpus=1", "--cpus-per-gpu=1", "--nodes=1"} <= set(resource_args)
         # What the job saw: the gpu partition and one GPU from Slurm's allocation.
         ran = (tmp_path / f"{rule}.txt").read_text().split()
@@ -440,6 +485,6 @@ def test_slurm_gpu_profile_runs_gpu_and_container_rules_on_slurm(slurm_cluster, 
 
     apptainer_calls = [json.loads(line) for line in (tmp_path / "apptainer-calls.jsonl").read_text().splitlines()]
     container_runs = [argv for argv in apptainer_calls if argv[0] == "exec"]
-    assert len(container_runs) == 1, apptainer_calls  # bionemo_infer only; evo2_score has no container
+    assert len(container_runs) == 1, apptainer_calls  # bionemo_infer only; train_model has no container
     assert "--nv" in container_runs[0] and "bionemo.sif" in container_runs[0]
     assert "bionemo_infer.txt" in container_runs[0][-1]
