@@ -24,6 +24,10 @@ def score_vs_measurement(scores: pd.DataFrame) -> Figure:
         for col, model in enumerate(models):
             ax = axes[row][col]
             data = scores[scores["model"] == model]
+            if data[score].isna().all():
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{model}\nis the background model:\nno log-likelihood ratio", ha="center", va="center")
+                continue
             sns.scatterplot(data=data, x=score, y="measurement", hue="group" if has_groups else None, ax=ax, s=18, legend=(row == 0 and col == len(models) - 1))
             found = correlations(data[score].to_numpy(), data["measurement"].to_numpy())
             ax.set_title(f"{model}\nPearson r={found['pearson'][0]:.2f}, Spearman ρ={found['spearman'][0]:.2f}", fontsize=9)
