@@ -1,0 +1,207 @@
+"""Score a dataset split with an Evo 2 model into the prediction contract (:mod:`evocane.predictions`).
+
+Windows are read from the dataset exports (memory-mapped), upper-cased, prefixed with BOS (so every base is
+scored), cut into sliding-window chunks when longer than the context, and grouped into length-bucketed batches
+(longest first, ``batch_tokens`` padded tokens per batch, right padding: every layer is causal, so padding never
+changes earlier positions). On the GPU each position's logits are reduced to the A/C/G/T distribution folded over
+case (P(A) = P('A') + P('a'), renormalised over the four bases; the full-vocabulary softmax cancels out); only
+those four numbers per position come back to the host, where :func:`evocane.predictions.observed_base_scores`
+gives the log-probability and top-1 credit of the observed base. Positions whose observed token is not A/C/G/T or
+whose loss weight code is 0 (N, IUPAC, lineage tag) are NaN, as the contract says.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from evocane.engines.evo2.pipeline import Batch, run_pipeline
+from evocane.engines.evo2.tokens import PAD_ID, Chunk, model_inputs, plan_chunks
+from evocane.errors import EvocaneError
+
+log = logging.getLogger(__name__)
+
+ACGT_TOKENS = [ord(base) for base in "ACGTacgt"]
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    context: int = 8192  # tokens per model call; longer windows are scored with sliding windows
+    overlap: int = 512  # context carried into each further chunk of a long window
+    prepend_bos: bool = True  # score position 0 from the BOS token
+    batch_tokens: int = 65536  # padded tokens per batch (8 x 8192)
+    pad_multiple: int = 16  # pad batch length to a multiple of this
+    group_tokens: int = 1 << 23  # windows read, scored and written together (bounds host memory)
+
+    def check(self) -> None:
+        if self.context < 2 or not 0 <= self.overlap < self.context:
+            raise EvocaneError(f"evo2 params: need context >= 2 and 0 <= overlap < context (got {self.context}, {self.overlap})")
+        if self.batch_tokens < 1 or self.pad_multiple < 1 or self.group_tokens < 1:
+            raise EvocaneError("evo2 params: batch_tokens, pad_multiple and group_tokens must be >= 1")
+
+
+def fold_acgt(logits: torch.Tensor) -> torch.Tensor:
+    """(..., V) logits of Evo 2's byte vocabulary -> (..., 4) float32 probabilities of A, C, G, T, each folded
+    over case and renormalised over the four bases."""
+    index = torch.tensor(ACGT_TOKENS, device=logits.device)
+    probabilities = torch.softmax(logits.index_select(-1, index).to(torch.float32), dim=-1)
+    return probabilities[..., :4] + probabilities[..., 4:]
+
+
+@dataclass
+class _Window:
+    window_id: str
+    length: int
+    inputs: np.ndarray  # uint8 model input, length = number of targets
+    codes: np.ndarray  # int8 observed base per position, -1 where not scored
+    chunks: list[Chunk]
+    keep_distribution: bool
+    targets: np.ndarray | None = None  # (number of targets, 4) float32, filled by the consumer
+
+
+@dataclass
+class _GroupEnd:
+    windows: list[_Window] = field(default_factory=list)
+
+
+def _window(window_id: str, tokens: np.ndarray, weights: np.ndarray, settings: ScoreSettings, keep: bool) -> _Window:
+    from evocane.dataset.arrays import WEIGHT_NONE
+    from evocane.predictions import base_codes
+
+    tokens = np.asarray(tokens, dtype=np.uint8)
+    inputs = model_inputs(tokens, settings.prepend_bos)
+    codes = base_codes(tokens).copy()
+    codes[np.asarray(weights) == WEIGHT_NONE] = -1
+    if not settings.prepend_bos and len(codes):
+        codes[0] = -1
+    return _Window(window_id, len(tokens), inputs, codes, plan_chunks(len(inputs), settings.context, settings.overlap), keep)
+
+
+def batches_of(windows: list[_Window], settings: ScoreSettings) -> Iterator[Batch]:
+    """Length-bucketed batches over every chunk of ``windows``: longest first, each padded to a multiple of
+    ``pad_multiple`` and holding at most ``batch_tokens`` padded tokens (at least one chunk). Windows with a
+    ``pool`` array (embeddings) also get its values at the positions each chunk contributes, as ``extra``."""
+    pieces = sorted(((w, c) for w in windows for c in w.chunks), key=lambda piece: -piece[1].length)
+    position = 0
+    while position < len(pieces):
+        longest = pieces[position][1].length
+        padded = -(-longest // settings.pad_multiple) * settings.pad_multiple
+        rows = pieces[position : position + max(1, settings.batch_tokens // padded)]
+        position += len(rows)
+        ids = np.full((len(rows), padded), PAD_ID, dtype=np.uint8)
+        pool = getattr(rows[0][0], "pool", None)
+        extra = None if pool is None else np.zeros((len(rows), padded), dtype=np.float32)
+        for row, (window, chunk) in enumerate(rows):
+            ids[row, : chunk.length] = window.inputs[chunk.start : chunk.end]
+            if extra is not None:  # pooling weights of the positions this chunk contributes
+                extra[row, chunk.keep_from - chunk.start : chunk.length] = window.pool[chunk.keep_from : chunk.end]
+        yield Batch(ids, rows, extra)
+
+
+def _groups(dataset: Any, split: str, settings: ScoreSettings, keep: set[str]) -> Iterator[list[_Window]]:
+    table = dataset.split_windows(split)
+    arrays = dataset.arrays(split)
+    group: list[_Window] = []
+    size = 0
+    for window_id, offset, length in zip(table["window_id"].astype(str), table["offset"].to_numpy(), table["length"].to_numpy()):
+        tokens, _, weights = arrays.window(int(offset), int(length))
+        group.append(_window(window_id, tokens, weights, settings, window_id in keep))
+        size += int(length)
+        if size >= settings.group_tokens:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _items(groups: Iterator[list[_Window]], settings: ScoreSettings) -> Iterator[Batch | _GroupEnd]:
+    for group in groups:
+        for window in group:
+            window.targets = np.full((len(window.inputs), 4), np.nan, dtype=np.float32)
+        yield from batches_of(group, settings)
+        yield _GroupEnd(group)
+
+
+def _store(batch: Batch, result: np.ndarray) -> None:
+    for row, (window, chunk) in enumerate(batch.rows):
+        first = chunk.keep_from - chunk.start
+        window.targets[chunk.keep_from : chunk.end] = result[row, first : chunk.length]
+
+
+def window_scores(window: _Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-position (log-prob, top-1 credit, (length, 4) distribution) of one fully scored window."""
+    from evocane.predictions import observed_base_scores
+
+    distribution = np.full((window.length, 4), np.nan, dtype=np.float32)
+    assert window.targets is not None
+    distribution[window.length - len(window.targets) :] = window.targets
+    logprob, top1 = observed_base_scores(np.nan_to_num(distribution, nan=0.25), window.codes)
+    return logprob, top1, distribution
+
+
+def score_split(
+    model_fn: Callable[[torch.Tensor], torch.Tensor],
+    dataset_dir: str | Path,
+    split: str,
+    out_dir: str | Path,
+    meta: Mapping[str, Any],
+    settings: ScoreSettings,
+    device: torch.device,
+    distribution_windows: Sequence[str] = (),
+) -> dict[str, float]:
+    """Score every window of ``split``; ``model_fn`` maps (batch, length) int64 token ids on ``device`` to logits.
+    Writes the prediction directory atomically; returns throughput figures."""
+    from tqdm import tqdm
+
+    from evocane.dataset.arrays import DatasetReader
+    from evocane.predictions import PredictionWriter
+
+    settings.check()
+    dataset = DatasetReader(dataset_dir)
+    table = dataset.split_windows(split)
+    if table.empty:
+        raise EvocaneError(f"{dataset_dir}: split '{split}' has no windows")
+    keep = {str(w) for w in distribution_windows}
+    total = int(table["length"].sum())
+    counters = {"windows": 0, "bases": 0, "padded_tokens": 0, "model_tokens": 0}
+
+    def compute(ids: torch.Tensor, _extra: torch.Tensor | None) -> torch.Tensor:
+        with torch.inference_mode():
+            return fold_acgt(model_fn(ids.long()))
+
+    start = time.perf_counter()
+    with PredictionWriter(out_dir, meta) as writer, tqdm(total=total, unit="base", desc=f"evo2 score {split}", mininterval=5) as bar:
+
+        def consume(item: Any, result: np.ndarray | None) -> None:
+            if isinstance(item, _GroupEnd):
+                for window in item.windows:
+                    logprob, top1, distribution = window_scores(window)
+                    writer.add(window.window_id, logprob, distribution=distribution if window.keep_distribution else None, top1=top1)
+                    window.targets = None
+                    counters["windows"] += 1
+                    counters["bases"] += window.length
+                    bar.update(window.length)
+                return
+            assert result is not None
+            _store(item, result)
+            counters["padded_tokens"] += result.shape[0] * result.shape[1]
+            counters["model_tokens"] += sum(chunk.length for _, chunk in item.rows)
+
+        run_pipeline(_items(_groups(dataset, split, settings, keep), settings), compute, consume, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        writer.meta["throughput"] = {
+            "seconds": round(seconds, 3),
+            "bases_per_second": round(counters["bases"] / seconds, 1),
+            "padding_fraction": round(1 - counters["model_tokens"] / max(1, counters["padded_tokens"]), 4),
+            "recomputed_fraction": round(counters["model_tokens"] / max(1, counters["bases"]) - 1, 4),
+        }
+    return {"seconds": seconds, **counters}

