@@ -24,6 +24,8 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/genomes.smk"
 include: "rules/datasets.smk"
+include: "rules/engines.smk"
+include: "rules/evaluation.smk"
 
 
 rule all:

@@ -1,0 +1,131 @@
+# Evaluation room: next-base metrics per dataset variant (every model scored on it, validation and test), the
+# figures and ranked table of the report split, and the leaderboard that every task joins.
+#
+# Leaderboard parts: a task's rule file appends a function returning its part files (CSV/TSV with the columns of
+# evocane.evaluate.leaderboard) to LEADERBOARD_PARTS; the `leaderboard` rule combines them, whatever the order in
+# which the rule files are included. Input functions and targets: evocane.engines.workflow.
+
+LEADERBOARD_PARTS = globals().get("LEADERBOARD_PARTS", [])
+NEXTBASE = config["evaluation"]["nextbase"]
+PLOT_FORMAT = config["evaluation"]["plot_format"]
+NEXTBASE_DIR = f"{RESULTS}/evaluation/{{variant}}/nextbase"
+NEXTBASE_REPORT = {"category": "4. Next-base prediction", "subcategory": "{variant}"}
+
+
+rule nextbase_metrics:
+    input:
+        dataset_files(*NEXTBASE_SPLITS),
+        predictions=engine_workflow.nextbase_predictions(ENGINE_RUNS, NEXTBASE_SPLITS, RESULTS),
+    output:
+        metrics=report(
+            f"{NEXTBASE_DIR}/metrics.tsv",
+            caption="../report/nextbase_metrics.rst",
+            labels={"variant": "{variant}", "item": "metrics table"},
+            **NEXTBASE_REPORT,
+        ),
+        windows=f"{NEXTBASE_DIR}/windows.parquet",
+        leaderboard=f"{NEXTBASE_DIR}/leaderboard.tsv",
+    params:
+        config=CONFIG_ARGS,
+        dataset=dataset_dir,
+        settings={"nextbase": NEXTBASE, "bootstrap": config["evaluation"]["bootstrap"]},
+        out_dir=subpath(output.metrics, parent=True),
+    log:
+        "logs/nextbase/{variant}.log",
+    conda:
+        "../envs/genome.yaml"
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    shell:
+        "evocane nextbase --config {params.config} --dataset {params.dataset:q} --predictions {input.predictions:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+rule nextbase_plots:
+    input:
+        dataset_files(NEXTBASE["report_split"]),
+        metrics=f"{NEXTBASE_DIR}/metrics.tsv",
+        windows=f"{NEXTBASE_DIR}/windows.parquet",
+        predictions=engine_workflow.nextbase_predictions(ENGINE_RUNS, [NEXTBASE["report_split"]], RESULTS),
+    output:
+        regions=report(
+            f"{NEXTBASE_DIR}/bits_by_region.{PLOT_FORMAT}",
+            caption="../report/nextbase_bits_by_region.rst",
+            labels={"variant": "{variant}", "item": "bits per base by region"},
+            **NEXTBASE_REPORT,
+        ),
+        delta=report(
+            f"{NEXTBASE_DIR}/delta_to_markov.{PLOT_FORMAT}",
+            caption="../report/nextbase_delta.rst",
+            labels={"variant": "{variant}", "item": "difference to best Markov"},
+            **NEXTBASE_REPORT,
+        ),
+        strata=report(
+            f"{NEXTBASE_DIR}/window_strata.{PLOT_FORMAT}",
+            caption="../report/nextbase_strata.rst",
+            labels={"variant": "{variant}", "item": "cultivar, homology group, leakage"},
+            **NEXTBASE_REPORT,
+        ),
+        violins=report(
+            f"{NEXTBASE_DIR}/window_violins.{PLOT_FORMAT}",
+            caption="../report/nextbase_violins.rst",
+            labels={"variant": "{variant}", "item": "per-window score distributions"},
+            **NEXTBASE_REPORT,
+        ),
+        heatmap=report(
+            f"{NEXTBASE_DIR}/window_heatmap.{PLOT_FORMAT}",
+            caption="../report/nextbase_heatmap.rst",
+            labels={"variant": "{variant}", "item": "per-position heatmap and entropy"},
+            **NEXTBASE_REPORT,
+        ),
+        ranked=report(
+            f"{NEXTBASE_DIR}/ranked_windows.tsv",
+            caption="../report/nextbase_ranked.rst",
+            labels={"variant": "{variant}", "item": "best and worst windows"},
+            **NEXTBASE_REPORT,
+        ),
+    params:
+        config=CONFIG_ARGS,
+        dataset=dataset_dir,
+        split=NEXTBASE["report_split"],
+        out_dir=subpath(output.regions, parent=True),
+    log:
+        "logs/nextbase_plots/{variant}.log",
+    conda:
+        "../envs/genome.yaml"
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    shell:
+        "evocane nextbase-plots --config {params.config} --dataset {params.dataset:q} --metrics {input.metrics:q} "
+        "--windows {input.windows:q} --predictions {input.predictions:q} --split {params.split} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
+LEADERBOARD_PARTS.append(partial(engine_workflow.nextbase_parts, ENGINE_RUNS, RESULTS))
+
+
+rule leaderboard:
+    input:
+        engine_workflow.leaderboard_inputs(LEADERBOARD_PARTS),
+    output:
+        csv=report(
+            f"{RESULTS}/leaderboard.csv",
+            caption="../report/leaderboard.rst",
+            category="0. Leaderboard",
+            labels={"table": "leaderboard (long format)"},
+        ),
+        table=report(
+            f"{RESULTS}/evaluation/leaderboard_table.tsv",
+            caption="../report/leaderboard_table.rst",
+            category="0. Leaderboard",
+            labels={"table": "model x variant"},
+        ),
+    log:
+        "logs/leaderboard.log",
+    conda:
+        "../envs/genome.yaml"
+    shell:
+        "evocane leaderboard --parts {input:q} --output {output.csv:q} --table {output.table:q} > {log:q} 2>&1"
+
+
+TARGET_FUNCTIONS.append(partial(engine_workflow.evaluation_targets, ENGINE_RUNS, RESULTS))

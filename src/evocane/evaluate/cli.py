@@ -1,0 +1,138 @@
+"""`evocane nextbase|nextbase-plots|leaderboard`: the evaluation commands the evaluation rules call."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from evocane.cli import _config_arguments, command
+
+NEXTBASE_TABLES = ("metrics.tsv", "windows.parquet", "leaderboard.tsv")
+NEXTBASE_FIGURES = ("bits_by_region", "delta_to_markov", "window_strata", "window_violins", "window_heatmap")
+
+
+def _settings(config_files: list[str]):  # type: ignore[no-untyped-def]
+    from evocane.config import load_config
+    from evocane.evaluate.nextbase import EvaluationSettings
+
+    evaluation = load_config(*config_files).get("evaluation") or {}
+    nextbase = evaluation.get("nextbase") or {}
+    bootstrap = evaluation.get("bootstrap") or {}
+    settings = EvaluationSettings(
+        baseline=nextbase.get("baseline", "markov"),
+        window_strata=tuple(nextbase.get("window_strata", EvaluationSettings.window_strata)),
+        n_resamples=bootstrap.get("n_resamples", 1000),
+        confidence=bootstrap.get("confidence", 0.95),
+        seed=bootstrap.get("seed", 0),
+    )
+    return settings, nextbase, evaluation
+
+
+def _prediction_dirs(sets: list[Path]) -> list[Path]:
+    from evocane.predictions import prediction_dirs
+
+    return [path for prediction_set in sets for path in prediction_dirs(prediction_set)]
+
+
+def _nextbase_args(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory")
+    p.add_argument("--predictions", required=True, nargs="+", type=Path, help="prediction sets (any models, validation and test)")
+    p.add_argument("--out-dir", required=True, type=Path, help=f"writes {', '.join(NEXTBASE_TABLES)}")
+
+
+@command("nextbase", "next-base metrics by region/cultivar/homology group/leakage bin with bootstrap CIs", _nextbase_args)
+def _nextbase(args: argparse.Namespace) -> None:
+    from evocane.atomic import atomic_paths
+    from evocane.evaluate.nextbase import evaluate_variant, leaderboard_rows
+
+    settings, _, _ = _settings(args.config)
+    metrics, windows = evaluate_variant(args.dataset, _prediction_dirs(args.predictions), settings)
+    with atomic_paths(*(args.out_dir / name for name in NEXTBASE_TABLES)) as (metrics_path, windows_path, board_path):
+        metrics.to_csv(metrics_path, sep="\t", index=False, float_format="%.6g")
+        windows.to_parquet(windows_path, index=False)
+        leaderboard_rows(metrics).to_csv(board_path, sep="\t", index=False, float_format="%.6g")
+
+
+def _plots_args(p: argparse.ArgumentParser) -> None:
+    _config_arguments(p)
+    p.add_argument("--dataset", required=True, type=Path)
+    p.add_argument("--metrics", required=True, type=Path)
+    p.add_argument("--windows", required=True, type=Path)
+    p.add_argument("--predictions", required=True, nargs="+", type=Path, help="prediction sets of the plotted split (distributions)")
+    p.add_argument("--split", default="test")
+    p.add_argument("--out-dir", required=True, type=Path)
+
+
+@command("nextbase-plots", "next-base figures and the ranked table of best/worst windows", _plots_args)
+def _nextbase_plots(args: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from evocane.atomic import atomic_path
+    from evocane.dataset.arrays import CDS, REPEAT, DatasetReader
+    from evocane.evaluate.nextbase import read_metrics
+    from evocane.plots import nextbase as plots
+    from evocane.predictions import PredictionReader
+
+    settings, nextbase, evaluation = _settings(args.config)
+    suffix = evaluation.get("plot_format", "png")
+    metrics = read_metrics(args.metrics)
+    windows = pd.read_parquet(args.windows)
+    dataset = DatasetReader(args.dataset)
+    split_metrics = metrics[metrics["split"] == args.split]
+    baselines = set(split_metrics.loc[split_metrics["baseline"] != "", "baseline"])
+    focus = sorted(baselines | set(split_metrics.loc[split_metrics["config_model"] != settings.baseline, "model"]))
+    readers = [PredictionReader(d) for d in _prediction_dirs(args.predictions)]
+    distributions = {r.model: r.distributions() for r in readers if r.meta["split"] == args.split and r.model in focus}
+    common = set.intersection(*(set(d) for d in distributions.values())) if distributions else set()
+    split_windows = dataset.split_windows(args.split).set_index("window_id")
+    labels = dataset.arrays(args.split).labels
+    tokens = dataset.arrays(args.split).tokens
+
+    def coding(window_id: str) -> int:
+        row = split_windows.loc[window_id]
+        piece = labels[int(row["offset"]) : int(row["offset"]) + int(row["length"])]
+        return int(np.count_nonzero((piece & (CDS | REPEAT)) == CDS))
+
+    figures = {
+        "bits_by_region": plots.bits_by_region(metrics, args.split),
+        "delta_to_markov": plots.delta_to_baseline(metrics, args.split),
+        "window_strata": plots.window_strata(metrics, args.split, focus),
+        "window_violins": plots.window_violins(windows, args.split),
+    }
+    if common:
+        window_id = sorted(common, key=lambda w: (-coding(w), w))[0]
+        row = split_windows.loc[window_id]
+        piece = slice(int(row["offset"]), int(row["offset"]) + int(row["length"]))
+        figures["window_heatmap"] = plots.window_token_view(
+            window_id, tokens[piece], labels[piece], {m: d[window_id] for m, d in distributions.items()}, nextbase.get("heatmap_span", 100)
+        )
+    else:
+        figures["window_heatmap"] = plots._empty("no window has distributions from every plotted model")
+    for name, figure in figures.items():
+        with atomic_path(args.out_dir / f"{name}.{suffix}") as temp:
+            figure.savefig(temp, format=suffix, dpi=110, bbox_inches="tight")
+        plots.plt.close(figure)
+    ranked = plots.ranked_windows(windows, dataset.windows, args.split, focus, nextbase.get("ranked_windows", 10))
+    with atomic_path(args.out_dir / "ranked_windows.tsv") as temp:
+        ranked.to_csv(temp, sep="\t", index=False, float_format="%.4f")
+
+
+def _leaderboard_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--parts", nargs="*", default=[], type=Path, help="leaderboard parts (CSV/TSV with the leaderboard columns)")
+    p.add_argument("--output", required=True, type=Path, help="long CSV (results/leaderboard.csv)")
+    p.add_argument("--table", type=Path, help="wide TSV for the report: one column per dataset variant")
+
+
+@command("leaderboard", "combine every task's leaderboard part into results/leaderboard.csv", _leaderboard_args)
+def _leaderboard(args: argparse.Namespace) -> None:
+    from evocane.atomic import atomic_path
+    from evocane.evaluate.leaderboard import combine, wide_table
+
+    board = combine(args.parts)
+    with atomic_path(args.output) as temp:
+        board.to_csv(temp, index=False, float_format="%.6g")
+    if args.table:
+        with atomic_path(args.table) as temp:
+            wide_table(board).to_csv(temp, sep="\t", index=False)

@@ -1,0 +1,209 @@
+"""Next-base figures: bits per base by model and region with CIs, differences to the best Markov order, window
+strata, per-window score distributions (violins), and the token-mode view of one window (per-position heatmap of
+the predicted A/C/G/T distribution with the observed base marked, and per-position entropy)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from evocane.dataset.arrays import REGION_BITS  # noqa: E402
+from evocane.predictions import BASES  # noqa: E402
+
+REGION_ORDER = ["nonrepeat", "all", "repeat", "cds", "utr5", "utr3", "intron", "promoter", "intergenic"]
+
+
+def model_order(models: Sequence[str]) -> list[str]:
+    """Natural order: markov_k2 before markov_k10."""
+    return sorted(set(models), key=lambda m: tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", m)))
+
+
+def _empty(message: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.set_axis_off()
+    return fig
+
+
+def _point_ranges(ax, data: pd.DataFrame, x: str, hue: str, hue_order: Sequence[str], x_order: Sequence[str], palette) -> None:  # type: ignore[no-untyped-def]
+    """Points with precomputed CI bars (value, ci_low, ci_high), dodged by hue."""
+    width = 0.7
+    step = width / max(len(hue_order), 1)
+    positions = {name: i for i, name in enumerate(x_order)}
+    for j, level in enumerate(hue_order):
+        subset = data[data[hue] == level]
+        if subset.empty:
+            continue
+        xs = np.array([positions[v] for v in subset[x]]) - width / 2 + step * (j + 0.5)
+        low = (subset["value"] - subset["ci_low"]).clip(lower=0).fillna(0)
+        high = (subset["ci_high"] - subset["value"]).clip(lower=0).fillna(0)
+        ax.errorbar(xs, subset["value"], yerr=[low, high], fmt="o", ms=4, capsize=2, lw=1, color=palette[level], label=level)
+    ax.set_xticks(range(len(x_order)))
+    ax.set_xticklabels(x_order, rotation=45, ha="right")
+
+
+def bits_by_region(metrics: pd.DataFrame, split: str) -> Figure:
+    """Bits per base (95 % CI) of every model, one colour per region stratum."""
+    data = metrics[(metrics["split"] == split) & (metrics["stratum_kind"] == "region") & (metrics["metric"] == "bits_per_base")]
+    data = data[data["n_bases"] > 0]
+    if data.empty:
+        return _empty(f"no next-base metrics on {split}")
+    models = model_order(data["model"])
+    regions = [r for r in REGION_ORDER if r in set(data["stratum"])]
+    palette = dict(zip(regions, sns.color_palette("tab10", len(regions))))
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(models) + 3), 4.5))
+    _point_ranges(ax, data, "model", "stratum", regions, models, palette)
+    ax.axhline(2.0, color="grey", lw=0.8, ls=":")
+    ax.set_ylabel("bits per base (lower is better)")
+    ax.set_xlabel("")
+    ax.set_title(f"next-base bits per base on {split}, by region (95 % bootstrap CI over windows)")
+    ax.legend(title="region", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def delta_to_baseline(metrics: pd.DataFrame, split: str) -> Figure:
+    """Model minus the best Markov order, bits per base on commonly scored positions, by region (95 % CI)."""
+    data = metrics[(metrics["split"] == split) & (metrics["stratum_kind"] == "region") & (metrics["metric"] == "delta_bits_per_base")]
+    data = data[data["n_bases"] > 0]
+    if data.empty:
+        return _empty(f"no baseline differences on {split}")
+    models = model_order(data["model"])
+    regions = [r for r in REGION_ORDER if r in set(data["stratum"])]
+    palette = dict(zip(regions, sns.color_palette("tab10", len(regions))))
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(models) + 3), 4.5))
+    _point_ranges(ax, data, "model", "stratum", regions, models, palette)
+    ax.axhline(0.0, color="black", lw=0.8)
+    baseline = data["baseline"].iloc[0]
+    ax.set_ylabel(f"bits per base minus {baseline}")
+    ax.set_xlabel("")
+    ax.set_title(f"difference to the best Markov order ({baseline}, chosen on {data['selected_on'].iloc[0]}) on {split}")
+    ax.legend(title="region", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def window_strata(metrics: pd.DataFrame, split: str, models: Sequence[str]) -> Figure:
+    """Headline (non-repeat) bits per base per cultivar, homology group and leakage bin (95 % CI)."""
+    data = metrics[(metrics["split"] == split) & (metrics["stratum_kind"] != "region") & (metrics["metric"] == "bits_per_base")]
+    data = data[data["model"].isin(models) & (data["n_bases"] > 0)]
+    if data.empty:
+        return _empty(f"no window strata on {split}")
+    kinds = list(dict.fromkeys(data["stratum_kind"]))
+    models = [m for m in model_order(models) if m in set(data["model"])]
+    palette = dict(zip(models, sns.color_palette("viridis", len(models))))
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds) + 2, 4.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        subset = data[data["stratum_kind"] == kind]
+        values = list(dict.fromkeys(subset["stratum"]))
+        _point_ranges(ax, subset, "stratum", "model", models, values, palette)
+        ax.set_title(kind)
+        ax.set_ylabel("non-repeat bits per base")
+    axes[0][-1].legend(title="model", loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def window_violins(windows: pd.DataFrame, split: str, min_bases: int = 20) -> Figure:
+    """Per-window bits per base per model, one panel per region (windows with at least ``min_bases`` there)."""
+    data = windows[(windows["split"] == split) & (windows["n_bases"] >= min_bases)]
+    if data.empty:
+        return _empty(f"no windows with >= {min_bases} scored bases on {split}")
+    regions = [r for r in REGION_ORDER if r in set(data["stratum"]) and r != "all"]
+    models = model_order(data["model"])
+    columns = min(3, len(regions))
+    rows = -(-len(regions) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(max(4.5, 0.45 * len(models) + 1.5) * columns, 3.4 * rows), squeeze=False)
+    for ax, region in zip(axes.flat, regions):
+        subset = data[data["stratum"] == region]
+        sns.violinplot(data=subset, x="model", y="bits_per_base", order=models, hue="model", hue_order=models,
+                       palette="viridis", cut=0, inner="quartile", linewidth=0.6, density_norm="width", ax=ax, legend=False)  # fmt: skip
+        ax.set_title(f"{region} ({subset['window_id'].nunique()} windows)")
+        ax.set_xlabel("")
+        ax.set_ylabel("bits per base per window")
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+    for ax in list(axes.flat)[len(regions) :]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def _entropy_bits(distribution: np.ndarray) -> np.ndarray:
+    p = np.clip(distribution.astype(np.float64), 1e-12, 1.0)
+    return -(p * np.log2(p)).sum(axis=1)
+
+
+def heatmap_span(labels: np.ndarray, span: int) -> slice:
+    """The ``span`` positions to draw: starting shortly before the first CDS start inside the window, else at 1."""
+    cds = (labels & REGION_BITS["cds"]) != 0
+    starts = np.flatnonzero(cds[1:] & ~cds[:-1]) + 1
+    first = int(starts[0]) - span // 5 if len(starts) else 1
+    first = max(1, min(first, len(labels) - span))
+    return slice(first, min(len(labels), first + span))
+
+
+def window_token_view(
+    window_id: str, tokens: np.ndarray, labels: np.ndarray, distributions: Mapping[str, np.ndarray], span: int = 100
+) -> Figure:
+    """For each model: heatmap of P(A/C/G/T) per position with the observed base outlined, and the entropy of the
+    predicted distribution (bits) per position; a region strip on top."""
+    models = model_order(distributions)
+    if not models:
+        return _empty(f"no distributions kept for window {window_id}")
+    piece = heatmap_span(labels, span)
+    positions = np.arange(piece.start, piece.stop)
+    observed = np.frombuffer(bytes(tokens[piece]).upper(), dtype=np.uint8)
+    heights = [0.35] + [1.2, 0.7] * len(models)
+    fig, axes = plt.subplots(len(heights), 1, figsize=(max(8, len(positions) * 0.11), sum(heights) + 1.2),
+                             gridspec_kw={"height_ratios": heights}, sharex=True)  # fmt: skip
+    region_names = ["cds", "utr5", "utr3", "intron", "promoter", "intergenic", "repeat"]
+    strip = np.array([[next((i for i, r in enumerate(region_names) if labels[p] & REGION_BITS[r]), len(region_names)) for p in positions]])
+    region_colours = sns.color_palette("Set2", len(region_names)) + [(1, 1, 1)]
+    axes[0].imshow(strip, aspect="auto", cmap=matplotlib.colors.ListedColormap(region_colours), vmin=-0.5, vmax=len(region_names) + 0.5,
+                   extent=(positions[0] - 0.5, positions[-1] + 0.5, 0, 1))  # fmt: skip
+    axes[0].set_yticks([])
+    axes[0].set_title(f"window {window_id}, positions {positions[0]}-{positions[-1]}", fontsize=9)
+    handles = [matplotlib.patches.Patch(color=c, label=r) for r, c in zip(region_names, region_colours)]
+    axes[0].legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, -1.5), frameon=False, fontsize=7, title="region (top strip)")
+    for m, model in enumerate(models):
+        heat_ax, entropy_ax = axes[1 + 2 * m], axes[2 + 2 * m]
+        distribution = np.asarray(distributions[model], dtype=np.float64)[piece]
+        image = heat_ax.imshow(distribution.T, aspect="auto", cmap="mako_r", vmin=0, vmax=1,
+                               extent=(positions[0] - 0.5, positions[-1] + 0.5, 3.5, -0.5))  # fmt: skip
+        for x, base in zip(positions, observed):
+            if chr(base) in BASES:
+                row = BASES.index(chr(base))
+                heat_ax.add_patch(matplotlib.patches.Rectangle((x - 0.5, row - 0.5), 1, 1, fill=False, ec="#d62728", lw=0.8))
+        heat_ax.set_yticks(range(4), list(BASES))
+        heat_ax.set_ylabel(model, fontsize=8)
+        entropy_ax.plot(positions, _entropy_bits(distribution), color="black", lw=0.9)
+        entropy_ax.set_ylim(0, 2.05)
+        entropy_ax.set_ylabel("entropy\n(bits)", fontsize=7)
+        fig.colorbar(image, ax=[heat_ax], pad=0.01, fraction=0.02, label="P(base)")
+    axes[-1].set_xlabel("position in window (red box = observed base)")
+    return fig
+
+
+def ranked_windows(windows: pd.DataFrame, dataset_windows: pd.DataFrame, split: str, models: Sequence[str], count: int) -> pd.DataFrame:
+    """The ``count`` best- and worst-scored windows (headline bits per base) of each model, with their location."""
+    data = windows[(windows["split"] == split) & (windows["stratum"] == "nonrepeat") & windows["model"].isin(models)]
+    location = [c for c in ("window_id", "cultivar", "chrom", "start", "end", "strand", "homology_group") if c in dataset_windows.columns]
+    frames = []
+    for model in model_order(data["model"]):
+        subset = data[data["model"] == model].sort_values(["bits_per_base", "window_id"])
+        for kind, picked in (("best", subset.head(count)), ("worst", subset.tail(count).iloc[::-1])):
+            picked = picked.assign(rank=np.arange(1, len(picked) + 1), ranking=kind)
+            frames.append(picked)
+    if not frames:
+        return pd.DataFrame(columns=["model", "ranking", "rank", *location, "bits_per_base", "n_bases"])
+    table = pd.concat(frames, ignore_index=True).merge(dataset_windows[location], on="window_id", how="left")
+    return table[["model", "ranking", "rank", *location, "bits_per_base", "n_bases"]]
