@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 VOCAB = 512
 EOD = 0
@@ -39,7 +38,9 @@ def input_tokens(sequence: str, prepend_bos: bool) -> list[int]:
     return [EOD, *tokens] if prepend_bos else tokens
 
 
-def _pad(rows: list[torch.Tensor], length: int, value: float = 0) -> torch.Tensor:
+def _pad(rows: list, length: int, value: float = 0):
+    import torch
+
     out = []
     for row in rows:
         pad = [0, 0] * (row.dim() - 1) + [0, length - row.shape[0]]
@@ -47,7 +48,9 @@ def _pad(rows: list[torch.Tensor], length: int, value: float = 0) -> torch.Tenso
     return torch.stack(out)
 
 
-def _batch_prediction(items: list[tuple[int, list[int]]], prepend_bos: bool, mode: str, with_loss_mask: bool, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def _batch_prediction(items: list[tuple[int, list[int]]], prepend_bos: bool, mode: str, with_loss_mask: bool, dtype) -> dict:
+    import torch
+
     length = max(len(tokens) for _, tokens in items)
     tokens = _pad([torch.tensor(t, dtype=torch.long) for _, t in items], length)
     loss_mask = _pad([torch.tensor([0 if (prepend_bos and i == 0) else 1 for i in range(len(t))], dtype=torch.long) for _, t in items], length)
@@ -63,8 +66,10 @@ def _batch_prediction(items: list[tuple[int, list[int]]], prepend_bos: bool, mod
     return out
 
 
-def _collate_file(batches: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+def _collate_file(batches: list[dict]) -> dict:
     """Concatenate batches along dim 0, padding dim 1 with zeros to the longest (bionemo batch_collator)."""
+    import torch
+
     out = {}
     for key in batches[0]:
         rows = [b[key] for b in batches]
@@ -85,9 +90,13 @@ def write_predict_output(
     write_interval: str = "epoch",
     files_per_subdir: int | None = None,
     with_loss_mask: bool = False,
-    dtype: torch.dtype = torch.float32,
+    dtype=None,
 ) -> Path:
-    """Write predict_evo2's output for FASTA ``records`` (id, sequence) in file order."""
+    """Write predict_evo2's output for FASTA ``records`` (id, sequence) in file order; ``dtype`` of the logits
+    (default float32)."""
+    import torch
+
+    dtype = dtype or torch.float32
     out_dir.mkdir(parents=True, exist_ok=True)
     sequences = dict(records)
     seq_ids = sorted(sequences)

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from evocane.atomic import atomic_dir
-from evocane.engines.base import Engine, ModelConfig, Prompt, SamplingConfig, read_checkpoint_meta, write_checkpoint_meta
-from evocane.engines.bionemo.settings import BioNeMoModel, BioNeMoSettings, CheckpointSpec, InferSettings, PredictSettings
+from evocane.engines.base import Engine, ModelConfig, Prompt, SamplingConfig, write_checkpoint_meta
+from evocane.engines.bionemo.runner import RegisteredCheckpoint
+from evocane.engines.bionemo.settings import BioNeMoModel, BioNeMoSettings
 from evocane.errors import EvocaneError
 
 
@@ -58,32 +59,6 @@ def register_checkpoint(
     return Path(out_dir)
 
 
-@dataclasses.dataclass(frozen=True)
-class RegisteredCheckpoint:
-    model: str
-    variant: str
-    nemo2: Path
-    lora: Path | None
-    base: CheckpointSpec
-    predict: PredictSettings
-    infer: InferSettings
-
-    @classmethod
-    def read(cls, checkpoint_dir: str | Path) -> RegisteredCheckpoint:
-        meta = read_checkpoint_meta(checkpoint_dir)
-        if meta.get("engine") != "bionemo" or "nemo2_checkpoint" not in meta:
-            raise EvocaneError(f"{checkpoint_dir}: not a BioNeMo checkpoint (engine {meta.get('engine')})")
-        return cls(
-            model=meta["model"],
-            variant=meta.get("variant", ""),
-            nemo2=Path(meta["nemo2_checkpoint"]),
-            lora=Path(meta["lora_checkpoint"]) if meta.get("lora_checkpoint") else None,
-            base=CheckpointSpec(**meta["base_checkpoint"]),
-            predict=PredictSettings(**meta["predict"]),
-            infer=InferSettings(**meta["infer"]),
-        )
-
-
 def _require(cli: str) -> None:
     if shutil.which(cli) is None:
         raise EvocaneError(
@@ -117,17 +92,14 @@ class BioNeMoEngine(Engine):
         )
 
     def score(self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()) -> Path:
-        from evocane.engines.bionemo.commands import launch, predict_command
+        from evocane.engines.bionemo import runner
         from evocane.engines.bionemo.convert import convert_predictions
-        from evocane.engines.bionemo.runner import run
 
         registered = RegisteredCheckpoint.read(checkpoint)
         _require("predict_evo2")
         with tempfile.TemporaryDirectory(prefix="bionemo-predict-") as scratch:
             fasta = write_windows_fasta(dataset_dir, split, Path(scratch) / f"{split}.fa")
-            raw = Path(scratch) / "raw"
-            argv = predict_command(registered.base, registered.nemo2, fasta, raw, registered.predict, registered.lora)
-            run(launch(argv, registered.predict.gpus))
+            raw = runner.predict(checkpoint, fasta, Path(scratch) / "raw")
             meta = {"model": registered.model, "engine": self.name, "variant": registered.variant, "checkpoint": str(checkpoint)}
             return convert_predictions(raw, dataset_dir, split, out_dir, meta, prepend_bos=True, distribution_windows=distribution_windows)
 
@@ -137,10 +109,8 @@ class BioNeMoEngine(Engine):
         from evocane.engines.bionemo.convert import convert_generated
 
         registered = RegisteredCheckpoint.read(checkpoint)
-        if registered.lora is not None:
-            raise EvocaneError(f"{checkpoint}: infer_evo2 (v2.7.1) cannot apply LoRA adapters; generate with a full fine-tune or the base model")
         _require("infer_evo2")
         with tempfile.TemporaryDirectory(prefix="bionemo-infer-") as scratch:
             prompts_fasta = write_prompts(list(prompts), Path(scratch) / "prompts.fa")
-            raw = runner.infer(prompts_fasta, registered.nemo2, Path(scratch) / "raw", sampling, registered.infer, registered.base.fp8)
+            raw = runner.infer(checkpoint, prompts_fasta, Path(scratch) / "raw", sampling)
             return convert_generated(raw, registered.model, out_fasta)

@@ -47,6 +47,7 @@ class CheckpointSpec:
     model_size: str
     format: str = "savanna"
     fp8: bool = False  # FP8-trained checkpoint: predict/infer with vortex-style --fp8 (the original 1b needs it)
+    note: str = ""
 
     @property
     def needs_conversion(self) -> bool:
@@ -157,6 +158,7 @@ class JobResources:
     cpus: int = 8  # CPUs per GPU for GPU jobs, CPUs per task for preprocess
     mem_mb: int = 64000  # per node
     runtime: int | str = 120  # minutes, or "12h" / "1d"
+    partition: str | None = None  # Slurm partition; None = the profile's choice (partitions.yaml)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,364 @@
+# BioNeMo engine (evocane.engines.bionemo): Evo 2 through the Evo 2 CLIs of the bionemo-framework container
+# (bionemo.image, default nvcr.io/nvidia/clara/bionemo-framework:2.7.1) on Slurm GPUs under apptainer.
+#
+#   bionemo_convert     GPU  Savanna checkpoint (hf:// or local .pt) -> NeMo2            results/bionemo/checkpoints/{checkpoint}
+#   bionemo_preprocess  CPU  dataset FASTA -> Megatron .bin/.idx (the datasets room's YAML) results/datasets/{variant}/bionemo/preprocessed
+#   bionemo_train       GPU  train_evo2, full or LoRA, 1 node (torchrun) or N nodes (srun)  results/bionemo/train/{model}/{variant}/run.json
+#   bionemo_checkpoint  CPU  evocane checkpoint pointer (replaces train_model)              results/models/{model}/{variant}/checkpoint
+#   bionemo_fasta       CPU  windows of a split, lineage tag included, as FASTA             results/bionemo/fasta/{variant}/{split}.fa
+#   bionemo_predict     GPU  predict_evo2 --prepend-bos (logits or per-token log-probs)     results/bionemo/predict/... (temporary)
+#   bionemo_predictions CPU  -> prediction format (replaces score_model)                   results/predictions/{model}/{variant}/{split}
+#   bionemo_infer       GPU  one infer_evo2 call per prompt and sample                     results/bionemo/infer/{model}/{variant}
+#   bionemo_generated   CPU  -> generated FASTA (replaces generate_model)                   results/generation/{model}/{variant}/generated.fa
+#
+# GPU counts, nodes, CPUs per GPU, memory and runtime come from the config (bionemo.train/predict/infer/resources):
+# the Slurm request and the CLI's --devices/--num-nodes must agree, so a profile should set only partitions (and
+# gpu_model/constraint) for these rules. Multi-node training is an MPI-style job (resources mpi, nodes,
+# tasks_per_node, gres): its rule has no container, and `srun ... apptainer exec --nv <.sif> train_evo2` starts one
+# container per GPU task, because srun is not available inside the container.
+#
+# Resume: train_evo2 resumes from {result-dir}/{experiment-name}/checkpoints when a checkpoint is there, ignoring
+# --ckpt-dir. Each model and variant has its own result directory (results/bionemo/train/{model}/{variant}), which is
+# not a rule output, so a resubmitted job (time limit, preemption, --retries) continues where it stopped; a run
+# directory left by a different command is refused (delete it to start over).
+
+import dataclasses
+import json
+
+from evocane.engines.bionemo import paths as bionemo_paths  # noqa: E402
+from evocane.engines.bionemo.commands import preprocess_command, shell_join  # noqa: E402
+from evocane.engines.bionemo.workflow import (  # noqa: E402
+    BioNeMoPlan,
+    preprocessed_dir,
+    preprocess_config,
+    train_dataset_config,
+    training_data,
+)
+
+try:
+    BIONEMO = BioNeMoPlan.from_config(config)
+except EvocaneError as _error:
+    raise WorkflowError(f"{_config_source}: {_error}") from None
+
+ENGINE_ENVS["bionemo"] = "../envs/bionemo.yaml"
+BIONEMO_IMAGE = BIONEMO.settings.image
+BIONEMO_SCRIPT = str(Path(workflow.basedir) / "scripts" / "bionemo_run.py")
+BIONEMO_OUT = bionemo_paths.BIONEMO
+BIONEMO_MODEL_PATTERN = "|".join(BIONEMO.model_names) or "(?!)"
+BIONEMO_TRAINED_PATTERN = "|".join(BIONEMO.trained_model_names) or "(?!)"
+BIONEMO_GENERATING_PATTERN = "|".join(name for name, model in BIONEMO.models.items() if not model.lora) or "(?!)"
+BIONEMO_CONVERTED_PATTERN = "|".join(BIONEMO.converted_checkpoints) or "(?!)"
+
+if not BIONEMO.settings.enabled and BIONEMO.model_names:
+    # bionemo.enabled: false (the CPU demo) keeps the BioNeMo models out of the requested runs; the rules stay
+    # defined, so `--config 'bionemo={enabled: true}'` plans them.
+    ENGINE_RUNS[:] = [run for run in ENGINE_RUNS if run.model not in BIONEMO.models]
+for _run in ENGINE_RUNS:
+    _task_generation = _run.variant in globals().get("TASK_VARIANTS", []) and "generation" in globals().get("TASKS_ENABLED", [])
+    if (_run.generate or _task_generation) and _run.model in BIONEMO.models and BIONEMO.models[_run.model].lora:
+        raise WorkflowError(
+            f"{_config_source}: model '{_run.model}' is a LoRA fine-tune, and infer_evo2 (v2.7.1) cannot apply LoRA "
+            f"adapters: it cannot generate, so run it only on variants without generation (experiments.*.generate, "
+            f"evaluation.tasks.datasets: '{_run.variant}' is one)"
+        )
+
+
+ruleorder: bionemo_checkpoint > train_model
+ruleorder: bionemo_predictions > score_model
+ruleorder: bionemo_generated > generate_model
+ruleorder: bionemo_task_predictions > task_score
+ruleorder: bionemo_task_generated > task_generate
+
+
+rule bionemo_convert:
+    output:
+        directory(f"{BIONEMO_OUT}/checkpoints/{{checkpoint}}"),
+    params:
+        spec=lambda wc: json.dumps(dataclasses.asdict(BIONEMO.settings.checkpoints[wc.checkpoint]), sort_keys=True),
+    log:
+        "logs/bionemo/convert/{checkpoint}.log",
+    container:
+        BIONEMO_IMAGE
+    resources:
+        **BIONEMO.convert_resources(),
+    wildcard_constraints:
+        checkpoint=BIONEMO_CONVERTED_PATTERN,
+    shell:
+        "python {BIONEMO_SCRIPT:q} convert --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule bionemo_preprocess:
+    input:
+        config=preprocess_config("{variant}", "{split}"),
+        fasta=f"{RESULTS}/datasets/{{variant}}/fasta/{{split}}.fa",
+    output:
+        multiext(
+            f"{preprocessed_dir('{variant}')}/{{variant}}_{{split}}_byte-level_",
+            "train.bin",
+            "train.idx",
+            "val.bin",
+            "val.idx",
+            "test.bin",
+            "test.idx",
+        ),
+    params:
+        command=lambda wc, input: shell_join(preprocess_command(input.config)),
+    log:
+        "logs/bionemo/preprocess/{variant}/{split}.log",
+    container:
+        BIONEMO_IMAGE
+    threads: BIONEMO.preprocess_resources()["cpus_per_task"]
+    resources:
+        **BIONEMO.preprocess_resources(),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+        split="train|validation|test",
+    shell:
+        "{params.command} > {log:q} 2>&1"
+
+
+def bionemo_train_resource(key):
+    return lambda wildcards: BIONEMO.train_resources(wildcards.model)[key]
+
+
+rule bionemo_train:
+    input:
+        dataset_config=train_dataset_config("{variant}"),
+        data=training_data("{variant}"),
+        base=lambda wc: BIONEMO.base_checkpoint_dir(wc.model),
+    output:
+        manifest=bionemo_paths.train_manifest("{model}", "{variant}"),
+    params:
+        command=lambda wc: shell_join(BIONEMO.train_argv(wc.model, wc.variant)),
+        run_dir=lambda wc: bionemo_paths.train_run_dir(wc.model, wc.variant),
+        checkpoints=lambda wc: bionemo_paths.train_checkpoints_dir(wc.model, wc.variant),
+        extra=lambda wc: json.dumps({"model": wc.model, "variant": wc.variant, "finetune": BIONEMO.models[wc.model].finetune}),
+    log:
+        "logs/bionemo/train/{model}/{variant}.log",
+    container:
+        BIONEMO.train_container()
+    resources:
+        **{key: bionemo_train_resource(key) for key in BIONEMO.train_resource_keys()},
+    wildcard_constraints:
+        model=BIONEMO_TRAINED_PATTERN,
+        variant=VARIANT_PATTERN,
+    shell:
+        "python {BIONEMO_SCRIPT:q} train --run-dir {params.run_dir:q} --checkpoints-dir {params.checkpoints:q} "
+        "--manifest {output.manifest:q} --extra {params.extra:q} -- {params.command} > {log:q} 2>&1"
+
+
+def bionemo_checkpoint_inputs(wildcards):
+    if BIONEMO.models[wildcards.model].trains:
+        return {"manifest": bionemo_paths.train_manifest(wildcards.model, wildcards.variant)}
+    return {"base": BIONEMO.base_checkpoint_dir(wildcards.model)}
+
+
+rule bionemo_checkpoint:
+    input:
+        unpack(bionemo_checkpoint_inputs),
+    output:
+        directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
+    params:
+        manifest=lambda wc, input: f"--train-manifest {input.manifest}" if "manifest" in input.keys() else "",
+        spec=model_spec,
+        settings=json.dumps(config["bionemo"], sort_keys=True),
+    log:
+        "logs/bionemo/checkpoint/{model}/{variant}.log",
+    conda:
+        "../envs/bionemo.yaml"
+    localrule: True
+    wildcard_constraints:
+        model=BIONEMO_MODEL_PATTERN,
+        variant=VARIANT_PATTERN,
+    shell:
+        "evocane bionemo-checkpoint --config {CONFIG_ARGS} --model {wildcards.model} --variant {wildcards.variant} "
+        "--out {output:q} {params.manifest} > {log:q} 2>&1"
+
+
+# --- scoring: the dataset's validation/test splits and the tasks' datasets ({target}) -------------------------------
+# target = validation | test (results/predictions) or task_<task> (results/tasks/{variant}/<task>/predictions)
+BIONEMO_TASKS = ("regulatory", "variant_effect", "experiments")
+BIONEMO_SCORE_TARGETS = "|".join(["validation", "test"] + [f"task_{task}" for task in BIONEMO_TASKS])
+
+
+def bionemo_scored_dataset(wildcards):
+    """The dataset-contract directory and split a scoring target reads."""
+    if wildcards.target.startswith("task_"):
+        return f"{RESULTS}/tasks/{wildcards.variant}/{wildcards.target[len('task_'):]}/inputs", "test"
+    return dataset_dir(wildcards), wildcards.target
+
+
+def bionemo_scored_inputs(wildcards):
+    directory, split = bionemo_scored_dataset(wildcards)
+    if wildcards.target.startswith("task_"):
+        return [directory]
+    return dataset_files(split)(wildcards)
+
+
+rule bionemo_fasta:
+    input:
+        bionemo_scored_inputs,
+    output:
+        f"{BIONEMO_OUT}/fasta/{{variant}}/{{target}}.fa",
+    params:
+        dataset=lambda wc: bionemo_scored_dataset(wc)[0],
+        split=lambda wc: bionemo_scored_dataset(wc)[1],
+    log:
+        "logs/bionemo/fasta/{variant}/{target}.log",
+    conda:
+        "../envs/bionemo.yaml"
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+        target=BIONEMO_SCORE_TARGETS,
+    shell:
+        "evocane bionemo-fasta --dataset {params.dataset:q} --split {params.split} --out {output:q} > {log:q} 2>&1"
+
+
+rule bionemo_predict:
+    input:
+        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        fasta=f"{BIONEMO_OUT}/fasta/{{variant}}/{{target}}.fa",
+    output:
+        temp(directory(f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/{{target}}")),
+    log:
+        "logs/bionemo/predict/{model}/{variant}/{target}.log",
+    container:
+        BIONEMO_IMAGE
+    resources:
+        **BIONEMO.predict_resources(),
+    wildcard_constraints:
+        model=BIONEMO_MODEL_PATTERN,
+        variant=VARIANT_PATTERN,
+        target=BIONEMO_SCORE_TARGETS,
+    shell:
+        "python {BIONEMO_SCRIPT:q} predict --checkpoint {input.checkpoint:q} --fasta {input.fasta:q} --out {output:q} "
+        "> {log:q} 2>&1"
+
+
+BIONEMO_CONVERT_MEM_MB = max(4000, BIONEMO.settings.job_resources("predict").mem_mb // 4)
+
+
+rule bionemo_predictions:
+    input:
+        dataset_files(),
+        raw=f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/{{split}}",
+        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+    output:
+        directory(f"{RESULTS}/predictions/{{model}}/{{variant}}/{{split}}"),
+    params:
+        dataset=dataset_dir,
+        distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
+    log:
+        "logs/bionemo/predictions/{model}/{variant}/{split}.log",
+    conda:
+        "../envs/bionemo.yaml"
+    resources:
+        mem_mb=BIONEMO_CONVERT_MEM_MB,
+    wildcard_constraints:
+        model=BIONEMO_MODEL_PATTERN,
+        variant=VARIANT_PATTERN,
+        split="validation|test",
+    shell:
+        "evocane bionemo-predictions --raw {input.raw:q} --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} "
+        "--split {wildcards.split} --distribution-windows {params.distribution_windows} --out {output:q} > {log:q} 2>&1"
+
+
+rule bionemo_task_predictions:
+    input:
+        inputs=f"{RESULTS}/tasks/{{variant}}/{{task}}/inputs",
+        raw=f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/task_{{task}}",
+        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+    output:
+        directory(f"{RESULTS}/tasks/{{variant}}/{{task}}/predictions/{{model}}"),
+    log:
+        "logs/bionemo/task_predictions/{variant}/{task}/{model}.log",
+    conda:
+        "../envs/bionemo.yaml"
+    resources:
+        mem_mb=BIONEMO_CONVERT_MEM_MB,
+    wildcard_constraints:
+        model=BIONEMO_MODEL_PATTERN,
+        variant=VARIANT_PATTERN,
+        task="|".join(BIONEMO_TASKS),
+    shell:
+        "evocane bionemo-predictions --raw {input.raw:q} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
+        "--split test --task {wildcards.task} --out {output:q} > {log:q} 2>&1"
+
+
+# --- generation: evaluation.generation prompts ({target} generation) and the generation task's sampled/greedy -------
+def bionemo_sampling(target):
+    if target == "generation":
+        return dict(config["evaluation"]["generation"]["sampling"])
+    task = config["evaluation"]["tasks"]["generation"]
+    sampling = {"n_tokens": task["continuation_length"], "seed": task["seed"]}
+    if target == "task_greedy":
+        return {**sampling, "samples_per_prompt": 1, "temperature": 0.0}
+    return {**sampling, "samples_per_prompt": task["samples_per_prompt"], "temperature": task["temperature"], "top_k": task["top_k"], "top_p": task["top_p"]}
+
+
+def bionemo_prompts(wildcards):
+    if wildcards.target == "generation":
+        return f"{RESULTS}/prompts/{wildcards.variant}.fa"
+    return f"{RESULTS}/tasks/{wildcards.variant}/generation/inputs"
+
+
+rule bionemo_infer:
+    input:
+        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        prompts=bionemo_prompts,
+    output:
+        directory(f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/{{target}}"),
+    params:
+        prompts=lambda wc, input: input.prompts if wc.target == "generation" else f"{input.prompts}/prompts.fa",
+        sampling=lambda wc: json.dumps(bionemo_sampling(wc.target), sort_keys=True),
+    log:
+        "logs/bionemo/infer/{model}/{variant}/{target}.log",
+    container:
+        BIONEMO_IMAGE
+    resources:
+        **BIONEMO.infer_resources(),
+    wildcard_constraints:
+        model=BIONEMO_GENERATING_PATTERN,
+        variant=VARIANT_PATTERN,
+        target="generation|task_sampled|task_greedy",
+    shell:
+        "python {BIONEMO_SCRIPT:q} infer --checkpoint {input.checkpoint:q} --prompts {params.prompts:q} "
+        "--out {output:q} --sampling {params.sampling:q} > {log:q} 2>&1"
+
+
+rule bionemo_generated:
+    input:
+        raw=f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/generation",
+        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+    output:
+        f"{RESULTS}/generation/{{model}}/{{variant}}/generated.fa",
+    log:
+        "logs/bionemo/generated/{model}/{variant}.log",
+    conda:
+        "../envs/bionemo.yaml"
+    wildcard_constraints:
+        model=BIONEMO_GENERATING_PATTERN,
+        variant=VARIANT_PATTERN,
+    shell:
+        "evocane bionemo-generated --raw {input.raw:q} --checkpoint {input.checkpoint:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule bionemo_task_generated:
+    input:
+        sampled=f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/task_sampled",
+        greedy=f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/task_greedy",
+        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+    output:
+        sampled=f"{RESULTS}/tasks/{{variant}}/generation/generated/{{model}}/sampled.fa",
+        greedy=f"{RESULTS}/tasks/{{variant}}/generation/generated/{{model}}/greedy.fa",
+    log:
+        "logs/bionemo/task_generated/{variant}/{model}.log",
+    conda:
+        "../envs/bionemo.yaml"
+    wildcard_constraints:
+        model=BIONEMO_GENERATING_PATTERN,
+        variant=VARIANT_PATTERN,
+    shell:
+        "(evocane bionemo-generated --raw {input.sampled:q} --checkpoint {input.checkpoint:q} --out {output.sampled:q} && "
+        "evocane bionemo-generated --raw {input.greedy:q} --checkpoint {input.checkpoint:q} --out {output.greedy:q}) "
+        "> {log:q} 2>&1"
