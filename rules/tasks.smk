@@ -1,7 +1,8 @@
 # Tasks room: the benchmark's tasks beyond next-base prediction, for every model of every experiment on a variant
 # (evaluation.tasks in the config). Task inputs are cut from the variant's test split (results/tasks/{variant}/
 # {task}/inputs, dataset contract or prompt FASTA); every engine scores them through `evocane task-score` (the
-# engine interface's score) or generates through `evocane generate`; `evocane task-evaluate` writes the metrics,
+# engine interface's score) or, for the models of experiments with `generate: true`, generates through
+# `evocane generate`; `evocane task-evaluate` writes the metrics,
 # the figures and a leaderboard part. Needs rules/engines.smk (ENGINE_RUNS, engine_env, model_resource) first.
 
 from evocane.evaluate.tasks import background_model, task_variants  # noqa: E402
@@ -24,8 +25,9 @@ TASK_CATEGORIES = {
 LEADERBOARD_PARTS = globals().get("LEADERBOARD_PARTS", [])
 
 
-def task_models(variant):
-    return [run.model for run in ENGINE_RUNS if run.variant == variant]
+def task_models(variant, generating=False):
+    """Models of the experiments on ``variant``; for generation only those whose experiment has generate: true."""
+    return [run.model for run in ENGINE_RUNS if run.variant == variant and (run.generate or not generating)]
 
 
 def task_settings(task=None):
@@ -246,7 +248,9 @@ rule task_evaluate_generation:
     input:
         inputs=f"{RESULTS}/tasks/{{variant}}/generation/inputs",
         generated=lambda wc: [
-            f"{RESULTS}/tasks/{wc.variant}/generation/generated/{m}/{kind}.fa" for m in task_models(wc.variant) for kind in ("sampled", "greedy")
+            f"{RESULTS}/tasks/{wc.variant}/generation/generated/{m}/{kind}.fa"
+            for m in task_models(wc.variant, generating=True)
+            for kind in ("sampled", "greedy")
         ],
     output:
         metrics=task_report("generation", "metrics.tsv", "task_generation_metrics.rst", "metrics table"),
@@ -258,7 +262,7 @@ rule task_evaluate_generation:
         logos=task_report("generation", f"logos.{TASK_PLOTS}", "task_generation_logos.rst", "sequence logos"),
     params:
         out_dir=lambda wc: f"{RESULTS}/tasks/{wc.variant}/generation/evaluation",
-        generated=lambda wc: " ".join(f"{RESULTS}/tasks/{wc.variant}/generation/generated/{m}" for m in task_models(wc.variant)),
+        generated=lambda wc: " ".join(f"{RESULTS}/tasks/{wc.variant}/generation/generated/{m}" for m in task_models(wc.variant, generating=True)),
         settings=task_settings("generation"),
     log:
         "logs/tasks/{variant}/generation/evaluate.log",
@@ -271,20 +275,25 @@ rule task_evaluate_generation:
         "--generated {params.generated} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
-def task_parts():
+def task_runs():
+    """(variant, task) pairs that have models to evaluate."""
     return [
-        f"{RESULTS}/tasks/{variant}/{task}/evaluation/leaderboard.tsv"
+        (variant, task)
         for variant in TASK_VARIANTS
-        if task_models(variant)
         for task in TASKS_ENABLED
+        if task_models(variant, generating=task == "generation")
     ]
+
+
+def task_parts():
+    return [f"{RESULTS}/tasks/{variant}/{task}/evaluation/leaderboard.tsv" for variant, task in task_runs()]
 
 
 LEADERBOARD_PARTS.append(task_parts)
 
 
 def task_targets():
-    return [f"{RESULTS}/tasks/{variant}/{task}/evaluation/metrics.tsv" for variant in TASK_VARIANTS if task_models(variant) for task in TASKS_ENABLED]
+    return [f"{RESULTS}/tasks/{variant}/{task}/evaluation/metrics.tsv" for variant, task in task_runs()]
 
 
 TARGET_FUNCTIONS.append(task_targets)

@@ -19,7 +19,8 @@ def gc_bars(per_sequence: pd.DataFrame) -> Figure:
     """GC per prompt: the true continuation, the greedy continuation and the mean of the samples (bar = mean,
     error bar = s.d. over samples), one panel per model; dashed line = mean GC of held-out genome pieces."""
     models = list(dict.fromkeys(per_sequence["model"]))
-    fig, axes = plt.subplots(len(models), 1, figsize=(max(6, 0.7 * per_sequence["prompt_id"].nunique() + 3), 2.8 * len(models)), squeeze=False)
+    n_prompts = per_sequence.loc[per_sequence["source"] == "truth", "prompt_id"].nunique()
+    fig, axes = plt.subplots(len(models), 1, figsize=(max(6, 0.7 * n_prompts + 3), 2.8 * len(models)), squeeze=False)
     colours = dict(zip(SOURCE_ORDER, sns.color_palette("Set2", len(SOURCE_ORDER))))
     for ax, model in zip(axes[:, 0], models):
         data = per_sequence[(per_sequence["model"] == model) & (per_sequence["source"] != "genome")]
