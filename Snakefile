@@ -26,6 +26,7 @@ include: "rules/genomes.smk"
 include: "rules/datasets.smk"
 include: "rules/engines.smk"
 include: "rules/evaluation.smk"
+include: "rules/tasks.smk"
 
 
 rule all:

@@ -5,6 +5,10 @@
 # `evocane generate`; `evocane task-evaluate` writes the metrics,
 # the figures and a leaderboard part. Needs rules/engines.smk (ENGINE_RUNS, engine_env, model_resource) first.
 
+import json
+import shlex
+from pathlib import Path
+
 from evocane.evaluate.tasks import background_model, task_variants  # noqa: E402
 
 TASKS = config["evaluation"]["tasks"]
