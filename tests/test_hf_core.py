@@ -373,3 +373,32 @@ def test_params_reject_typos_and_bad_values() -> None:
     ):  # fmt: skip
         with pytest.raises(EvocaneError, match=message):
             HFParams.from_mapping(bad)
+
+
+def test_schema_block_matches_params() -> None:
+    """config/schema.yaml's hf params block and HFParams declare the same keys with the same defaults, and every hf
+    model of the demo config validates."""
+    import dataclasses
+
+    import yaml
+
+    from evocane.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
+    blocks = schema["properties"]["models"]["additionalProperties"]["allOf"]
+    block = next(b["then"]["properties"]["params"] for b in blocks if b["if"]["properties"]["engine"]["const"] == "hf")
+    fields = {f.name: f.default for f in dataclasses.fields(HFParams)}
+    assert set(block["properties"]) == set(fields)
+    for name, default in fields.items():
+        if name == "lora":
+            lora_schema = block["properties"]["lora"]["oneOf"][1]["properties"]
+            expected = {f.name: f.default for f in dataclasses.fields(LoraParams)}
+            assert {k: v["default"] for k, v in lora_schema.items()} == {**expected, "target_modules": list(expected["target_modules"])}
+        else:
+            assert block["properties"][name]["default"] == default, name
+    config = load_config(repo / "config" / "config.yaml")
+    hf_models = {name: entry for name, entry in config["models"].items() if entry["engine"] == "hf"}
+    assert hf_models
+    for entry in hf_models.values():
+        HFParams.from_mapping(entry["params"])
