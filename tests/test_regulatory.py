@@ -152,3 +152,29 @@ def test_markov_order1_cannot_tell_a_window_from_its_dinucleotide_shuffle(regula
     assert len(distributions) == 2 * 4 * PARAMS.sites_per_kind  # every site and shuffled window kept for entropy
     for name in ("auroc.png", "metaplot.png", "scores.png", "leaderboard.tsv", "profile.parquet"):
         assert (out / name).stat().st_size > 0
+
+
+def test_task_windows_inherit_the_lineage_tag_and_case_policy(tmp_path: Path, tair10_genome: Path) -> None:  # noqa: F811
+    """A variant whose windows carry a lineage-tag prefix gives its task windows the same prefix (weight 0), and
+    the evaluation strips it again; a variant with upper-cased tokens gets upper-cased task windows."""
+    from tasks_fixtures import dataset_from_genome
+
+    tag = "|d__EUKARYOTA;p__STREPTOPHYTA|"
+    tagged = dataset_from_genome(tair10_genome, tmp_path / "tagged", tag=tag)
+    held_out = held_out_regions(tagged)
+    assert held_out.tag == {"thaliana": tag.encode()} and not held_out.uppercase
+    params = regulatory.RegulatoryParams(sites_per_kind=3, kinds=("donor",), seed=1)
+    out = regulatory.build_regulatory_inputs(held_out, {"thaliana": tair10_genome}, params, tmp_path / "reg")
+    dataset = DatasetReader(out)
+    windows = dataset.split_windows("test")
+    arrays = dataset.arrays("test")
+    assert (windows["prefix_length"] == len(tag)).all()
+    for row in windows.itertuples(index=False):
+        assert bytes(arrays.tokens[row.offset : row.offset + len(tag)]).decode() == tag
+        assert not arrays.weights[row.offset : row.offset + len(tag)].any()
+        assert row.length == len(tag) + 2 * params.site_flank
+    scored = read_scored(out, uniform_predictions(out, tmp_path / "pred"))
+    assert all(len(values) == 2 * params.site_flank for values in scored.logprob.values())
+    assert held_out.contains("thaliana", "NC_003070.9", TEST_START + 1024, TEST_START + 2048)
+    assert not held_out.contains("thaliana", "NC_003070.9", TEST_START - 10, TEST_START + 10)
+    assert not held_out.contains("mockcane", "Chr1A", 0, 10)
