@@ -1,12 +1,12 @@
 """The execution profiles (profiles/local, profiles/slurm-gpu, profiles/ci-slurm).
 
 Always run: every profile key is a Snakemake option; dry runs show the resources each profile gives the workflow's
-rules and the GPU rules (test-only rules named like the ones the engine rooms add).
+genome rules and test-only rules that declare resources the way the engine rules do (from the config).
 
 Marked `slurm`: a real single-node Slurm (Debian's slurm-wlm, started by tests/slurm/start-slurm.sh when the tests
-run as root, or already running) executes the genome rules with profiles/ci-slurm and GPU/container rules with
+run as root, or already running) executes the genome rules with profiles/ci-slurm, and GPU and container rules with
 profiles/slurm-gpu. tests/slurm/shim/sbatch records the exact sbatch argv of every submission; the assertions compare
-it with the argv built here from the profile YAML.
+it with the argv written out here from the plugin's documented resource mapping.
 """
 
 from __future__ import annotations
@@ -29,25 +29,45 @@ SLURM_DIR = REPO / "tests" / "slurm"
 SHIM_DIR = SLURM_DIR / "shim"
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
 SLURM_CONF_MARKER = "# Written by tests/slurm/start-slurm.sh"
+SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "srun", "scontrol", "sinfo")
+GENOME_RULES_WITH_CONFIG_MEMORY = ("prepare_genome", "genome_qc")
 
-# Rule names the engine rooms use for GPU work; the profiles configure them before the rules exist.
-GPU_RULES = (
+# Rules that may ask for GPUs (their gpu comes from the config); ci-slurm turns them into CPU jobs.
+GPU_CAPABLE_RULES = (
+    "train_model",
+    "score_model",
+    "generate_model",
+    "task_score",
+    "task_generate",
+    "hf_train",
+    "bionemo_convert",
+    "bionemo_train",
+    "bionemo_predict",
+    "bionemo_infer",
     "evo2_train",
     "evo2_score",
     "evo2_generate",
     "evo2_embed",
-    "hf_train",
-    "bionemo_convert",
-    "bionemo_preprocess",
-    "bionemo_train",
-    "bionemo_predict",
-    "bionemo_infer",
 )
-CONTAINER_RULES = tuple(rule for rule in GPU_RULES if rule.startswith("bionemo_"))
-# The engine room's rules: engine-agnostic, their gpu/mem_mb/runtime come from the model's config entry.
-ENGINE_RULES = ("train_model", "score_model", "generate_model")
-GENOME_RULES_WITH_CONFIG_MEMORY = ("prepare_genome", "genome_qc")
-SLURM_BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "srun", "scontrol", "sinfo")
+
+# Test-only rules declaring threads and resources the way the workflow's rules do from the config: an engine rule
+# with one GPU and threads (no cpus_per_gpu), BioNeMo rules with config-derived GPU requests (one node with a GPU
+# model; four nodes with a per-node gres as an MPI job), CPU work in the container, a plain CPU rule.
+TEST_RULES: dict[str, dict] = {
+    "train_model": {"threads": 4, "resources": {"gpu": 1, "mem_mb": 16000, "runtime": "2h"}},
+    "bionemo_train": {
+        "resources": {"gpu": 2, "gpu_model": "h100", "nodes": 1, "cpus_per_gpu": 8, "mem_mb": 64000, "runtime": 720}
+    },
+    "bionemo_train_4_nodes": {
+        "resources": {
+            "gres": "gpu:8", "nodes": 4, "mpi": "srun", "tasks_per_node": 8, "cpus_per_gpu": 8,
+            "mem_mb": 256000, "runtime": "1d",
+        }
+    },
+    "bionemo_preprocess": {"threads": 8, "resources": {"cpus_per_task": 8, "mem_mb": 32000, "runtime": 240}},
+    "cpu_step": {"threads": 2},
+}
+CONTAINER_RULES = ("bionemo_train", "bionemo_preprocess", "bionemo_infer")  # multi-node: no container
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------------
@@ -56,7 +76,7 @@ def load_profile(name: str) -> dict:
 
 
 def runtime_minutes(value: int | str) -> int:
-    """Minutes for a profile runtime: an integer (minutes) or a number with unit m, h or d."""
+    """Minutes for a runtime: an integer (minutes) or a number with unit m, h or d."""
     if isinstance(value, int):
         return value
     match = re.fullmatch(r"(\d+)\s*([mhd])", value.strip())
@@ -112,17 +132,17 @@ def write_workflow_config(workdir: Path, genome_mem_mb: int, max_length: int | N
     return config
 
 
-def write_test_snakefile(workdir: Path, rules: dict[str, dict[str, int]]) -> Path:
-    """A test-only Snakefile: one rule per name, declaring the given `threads`/`gpu` itself (as the engine rules do
-    from config); the BioNeMo ones run in a container image. Each job writes where it ran: partition, GPUs Slurm
-    gave it, CUDA_VISIBLE_DEVICES."""
+def write_test_snakefile(workdir: Path, rules: dict[str, dict]) -> Path:
+    """A test-only Snakefile: one rule per name with the given `threads` and `resources`; the CONTAINER_RULES run in
+    a (stand-in) container image. Each job writes where it ran: partition, GPUs Slurm gave it,
+    CUDA_VISIBLE_DEVICES."""
     lines = []
     for rule, declared in rules.items():
         lines += [f"rule {rule}:", f'    output: "{rule}.txt"', f'    log: "logs/{rule}.log"']
         if "threads" in declared:
             lines.append(f"    threads: {declared['threads']}")
-        if "gpu" in declared:
-            lines.append(f"    resources: gpu={declared['gpu']}")
+        if declared.get("resources"):
+            lines.append("    resources: " + ", ".join(f"{k}={v!r}" for k, v in declared["resources"].items()))
         if rule in CONTAINER_RULES:
             lines.append('    container: "bionemo.sif"')
         lines += [
@@ -137,47 +157,51 @@ def write_test_snakefile(workdir: Path, rules: dict[str, dict[str, int]]) -> Pat
     return snakefile
 
 
-# The named GPU rules, an engine rule that asks for a GPU itself and a plain multi-threaded CPU rule.
-TEST_RULES: dict[str, dict[str, int]] = {
-    **{rule: {} for rule in GPU_RULES},
-    "train_model": {"gpu": 1, "threads": 4},
-    "cpu_step": {"threads": 2},
-}
+def job_resources(profile: dict, declared: dict) -> dict:
+    """A job's resources under a profile: default-resources, overridden by what the rule declares."""
+    return {**profile.get("default-resources", {}), **declared.get("resources", {})}
 
 
-def job_resources(profile: dict, rule: str) -> dict:
-    """What a profile gives a job of a TEST_RULES rule: default-resources, then the rule's own declaration, then
-    set-resources."""
-    declared = {key: value for key, value in TEST_RULES[rule].items() if key != "threads"}
-    return {**profile["default-resources"], **declared, **profile.get("set-resources", {}).get(rule, {})}
+def is_gpu_job(resources: dict) -> bool:
+    return bool(resources.get("gpu")) or "gpu" in str(resources.get("gres", ""))
 
 
-def auto_partition(profile_dir: Path, gpus: int) -> str:
+def auto_partition(profile_dir: Path, gpu_job: bool) -> str:
     """The partition slurm-partition-config must pick: the only GPU partition for GPU jobs, else the only CPU one."""
     settings = yaml.safe_load((profile_dir / "config.yaml").read_text())
     partitions = yaml.safe_load((profile_dir / settings["slurm-partition-config"]).read_text())["partitions"]
-    fitting = [name for name, limits in partitions.items() if (limits.get("max_gpu", 0) > 0) == (gpus > 0)]
+    fitting = [name for name, limits in partitions.items() if (limits.get("max_gpu", 0) > 0) == gpu_job]
     assert len(fitting) == 1, partitions
     return fitting[0]
 
 
 def expected_sbatch_resource_args(resources: dict, workdir: Path, threads: int = 1, partition: str = "") -> list[str]:
-    """The sbatch options the Slurm executor plugin 2.x must produce for one job's resources (its documented
-    mapping, written out independently of the plugin's code), from -p up to and including --gpus. `partition` is
-    the expected automatic choice when the resources name none."""
+    """The sbatch options the Slurm executor plugin 2.x must produce for one job's resources, from -p up to and
+    including --gres/--gpus, written out from its documentation (not its code). `partition`: the expected
+    automatic choice when the resources name none."""
     args = ["-p", str(resources.get("slurm_partition", partition)), "-t", str(runtime_minutes(resources["runtime"]))]
     args += ["--mem", str(resources["mem_mb"])]
     if "nodes" in resources:
         args.append(f"--nodes={resources['nodes']}")
-    gpus = resources.get("gpu", 0)
-    if gpus:
+    gpu_job = is_gpu_job(resources)
+    mpi = resources.get("mpi")
+    if not gpu_job and not mpi:
+        args.append(f"--ntasks={resources.get('tasks', 1)}")
+    if mpi:
+        args.append(f"--ntasks-per-node={resources['tasks_per_node']}")
+    if resources.get("cpus_per_task"):
+        args.append(f"--cpus-per-task={resources['cpus_per_task']}")
+    elif gpu_job and resources.get("cpus_per_gpu"):
         args.append(f"--cpus-per-gpu={resources['cpus_per_gpu']}")
     else:
-        args += ["--ntasks=1", f"--cpus-per-task={resources.get('cpus_per_task', threads)}"]
+        args.append(f"--cpus-per-task={threads}")
     args += ["-D", str(workdir)]
-    if gpus:
-        model = resources.get("gpu_model")
-        args.append(f"--gpus={model}:{gpus}" if model else f"--gpus={gpus}")
+    if resources.get("gres"):
+        args.append(f"--gres={resources['gres']}")
+    if resources.get("gpu_model"):
+        args.append(f"--gpus={resources['gpu_model']}:{resources.get('gpu', 1)}")
+    elif resources.get("gpu"):
+        args.append(f"--gpus={resources['gpu']}")
     return args
 
 
@@ -232,23 +256,27 @@ def test_slurm_gpu_profile_parses_to_apptainer_with_nv(monkeypatch, tmp_path):
     assert DeploymentMethod.APPTAINER in args.software_deployment_method
     # As one string: `--apptainer-args --nv` on a command line is an argparse error (snakemake#1763).
     assert args.apptainer_args == "--nv"
+    # Resolved in the profile directory.
+    assert Path(args.slurm_partition_config) == PROFILES / "slurm-gpu" / "partitions.yaml"
 
 
-def test_every_gpu_rule_is_configured_in_the_cluster_profiles():
-    slurm_gpu = load_profile("slurm-gpu")
-    ci_slurm = load_profile("ci-slurm")["set-resources"]
-    assert set(GPU_RULES) <= set(slurm_gpu["set-resources"])
-    for rule in GPU_RULES:
-        resources = {**slurm_gpu["default-resources"], **slurm_gpu["set-resources"][rule]}
-        if rule == "bionemo_preprocess":  # tokenisation: CPU work inside the container
-            assert not resources.get("gpu"), resources
-        else:
-            assert resources["gpu"] >= 1 and resources["nodes"] == 1 and resources["cpus_per_gpu"] >= 1, rule
-    # Partitions are chosen per job (GPU or not), because the engine rules' GPU needs come from the config.
-    assert "slurm_partition" not in slurm_gpu["default-resources"]
-    assert auto_partition(PROFILES / "slurm-gpu", gpus=1) != auto_partition(PROFILES / "slurm-gpu", gpus=0)
-    for rule in (*GPU_RULES, *ENGINE_RULES):
-        assert ci_slurm[rule]["gpu"] == 0, rule  # the test node's GPU is not a CUDA device
+def test_slurm_gpu_profile_leaves_job_sizes_to_the_rules():
+    """The GPU rules size their jobs from the config (and build --devices/--num-nodes from the same values): the
+    profile must not override gpu, nodes, cpus_per_gpu, mem_mb or runtime per rule, nor force one partition."""
+    settings = load_profile("slurm-gpu")
+    sizes = {"gpu", "gpu_model", "gres", "nodes", "cpus_per_gpu", "cpus_per_task", "mem_mb", "runtime", "tasks"}
+    for rule, resources in settings.get("set-resources", {}).items():
+        assert not sizes & set(resources), (rule, resources)
+    assert "slurm_partition" not in settings["default-resources"]
+    assert "cpus_per_gpu" not in settings["default-resources"]  # a GPU job without it gets --cpus-per-task=threads
+    assert auto_partition(PROFILES / "slurm-gpu", gpu_job=True) != auto_partition(PROFILES / "slurm-gpu", False)
+
+
+def test_ci_slurm_profile_turns_gpu_rules_into_cpu_jobs():
+    set_resources = load_profile("ci-slurm")["set-resources"]
+    for rule in GPU_CAPABLE_RULES:
+        assert set_resources[rule]["gpu"] == 0 and not set_resources[rule]["gpu_model"], rule
+        assert set_resources[rule]["slurm_partition"] == "cpu", rule
 
 
 def test_slurm_gpu_dry_run_gives_genome_rules_the_profile_resources(tmp_path):
@@ -274,7 +302,7 @@ def test_slurm_gpu_dry_run_gives_genome_rules_the_profile_resources(tmp_path):
 
 
 @pytest.mark.parametrize("profile", ["slurm-gpu", "ci-slurm"])
-def test_dry_run_gives_gpu_rules_the_profile_resources(profile, tmp_path):
+def test_dry_run_resources_of_gpu_rules(profile, tmp_path):
     settings = load_profile(profile)
     write_test_snakefile(tmp_path, TEST_RULES)
     result = run_snakemake(
@@ -284,25 +312,24 @@ def test_dry_run_gives_gpu_rules_the_profile_resources(profile, tmp_path):
     assert result.returncode == 0, describe(result)
     jobs = dry_run_resources(result.stdout)
     assert set(jobs) == set(TEST_RULES)
-    for rule in TEST_RULES:
-        (resources,) = jobs[rule]
-        for key, value in job_resources(settings, rule).items():
+    for rule, declared in TEST_RULES.items():
+        (shown,) = jobs[rule]
+        wanted = {**job_resources(settings, declared), **settings.get("set-resources", {}).get(rule, {})}
+        for key, value in wanted.items():
             if key == "runtime":
-                assert int(resources[key]) == runtime_minutes(value), (rule, resources)
+                assert int(shown[key]) == runtime_minutes(value), (rule, shown)
             else:
-                assert resources[key] == str(value), (rule, key, resources)
-    if profile == "ci-slurm":  # every GPU request neutralised, everything on the cpu partition
-        assert all(jobs[rule][0].get("gpu", "0") == "0" for rule in TEST_RULES)
-        assert all(jobs[rule][0]["slurm_partition"] == "cpu" for rule in TEST_RULES)
-    else:
-        assert jobs["evo2_score"][0]["gpu"] == "1" and jobs["train_model"][0]["gpu"] == "1"
-        assert "gpu" not in jobs["cpu_step"][0]
+                assert shown[key] == str(value), (rule, key, shown)
+    if profile == "ci-slurm":  # the GPU request of the engine and BioNeMo rules neutralised
+        assert jobs["train_model"][0]["gpu"] == "0" and jobs["bionemo_train"][0]["gpu"] == "0"
+    else:  # the rules' own GPU requests, untouched
+        assert jobs["train_model"][0]["gpu"] == "1" and jobs["bionemo_train"][0]["gpu"] == "2"
 
 
 def test_local_profile_hands_out_no_gpu(tmp_path):
     settings = load_profile("local")
     assert settings["resources"] == {"gpu": 0}
-    write_test_snakefile(tmp_path, {"train_model": {"gpu": 1}})
+    write_test_snakefile(tmp_path, {"train_model": TEST_RULES["train_model"]})
     result = run_snakemake(
         ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
          str(PROFILES / "local"), "-n", "train_model.txt"]
@@ -413,8 +440,9 @@ def test_ci_slurm_runs_genome_rules_through_sbatch(slurm_cluster, tmp_path):
 
 @pytest.mark.slurm
 def test_slurm_gpu_profile_sbatch_arguments(slurm_cluster, tmp_path):
-    """The unchanged slurm-gpu profile: sbatch arguments for every named GPU rule, an engine rule asking for a GPU
-    itself and a CPU rule, captured without submitting (the test node has neither 8 CPUs per GPU nor 64 GB)."""
+    """The unchanged slurm-gpu profile: sbatch arguments for GPU jobs (engine rule, one-node and four-node BioNeMo
+    training), CPU work in the container and a CPU rule, captured without submitting (the test node has neither
+    these GPUs nor this memory)."""
     profile = load_profile("slurm-gpu")
     write_test_snakefile(tmp_path, TEST_RULES)
     env = shimmed_environment(tmp_path, EVOCANE_SBATCH_CAPTURE_ONLY="1")
@@ -427,58 +455,63 @@ def test_slurm_gpu_profile_sbatch_arguments(slurm_cluster, tmp_path):
     assert result.returncode != 0, "the capture-only shim submits nothing, so the run must fail"
     calls = read_sbatch_calls(tmp_path / "sbatch-calls.jsonl")
     assert set(calls) == {f"rule_{rule}" for rule in TEST_RULES}, describe(result)
+    sbatch = {}
     for rule, declared in TEST_RULES.items():
-        resources = job_resources(profile, rule)
-        partition = auto_partition(PROFILES / "slurm-gpu", gpus=resources.get("gpu", 0))
+        resources = job_resources(profile, declared)
+        partition = auto_partition(PROFILES / "slurm-gpu", is_gpu_job(resources))
         expected = expected_sbatch_resource_args(resources, tmp_path, declared.get("threads", 1), partition)
         for argv in calls[f"rule_{rule}"]:  # one per attempt (retries: 1)
-            _, _, resource_args, _ = split_sbatch_call(argv)
-            assert resource_args == expected, rule
-    # Spelled out for the two kinds of GPU job and a CPU job:
-    sbatch = {rule: split_sbatch_call(calls[f"rule_{rule}"][0])[2] for rule in ("evo2_score", "train_model")}
-    sbatch["cpu_step"] = split_sbatch_call(calls["rule_cpu_step"][0])[2]
-    for rule in ("evo2_score", "train_model"):
-        assert sbatch[rule][:2] == ["-p", "gpu"], sbatch[rule]
-        assert {"--gpus=1", "--cpus-per-gpu=8", "--nodes=1"} <= set(sbatch[rule]), sbatch[rule]
-        assert not any(arg.startswith(("--ntasks", "--cpus-per-task")) for arg in sbatch[rule]), sbatch[rule]
-    assert sbatch["cpu_step"][:2] == ["-p", "cpu"] and "--cpus-per-task=2" in sbatch["cpu_step"]
-    assert not any(arg.startswith(("--gpus", "--cpus-per-gpu")) for arg in sbatch["cpu_step"])
+            sbatch[rule] = split_sbatch_call(argv)[2]
+            assert sbatch[rule] == expected, rule
+    # Spelled out for each kind of job:
+    assert sbatch["train_model"] == [
+        "-p", "gpu", "-t", "120", "--mem", "16000", "--nodes=1", "--cpus-per-task=4", "-D", str(tmp_path), "--gpus=1"
+    ]
+    assert sbatch["bionemo_train"] == [
+        "-p", "gpu", "-t", "720", "--mem", "64000", "--nodes=1", "--cpus-per-gpu=8", "-D", str(tmp_path),
+        "--gpus=h100:2",
+    ]
+    assert sbatch["bionemo_train_4_nodes"] == [
+        "-p", "gpu", "-t", "1440", "--mem", "256000", "--nodes=4", "--ntasks-per-node=8", "--cpus-per-gpu=8",
+        "-D", str(tmp_path), "--gres=gpu:8",
+    ]
+    assert sbatch["bionemo_preprocess"][:2] == ["-p", "cpu"] and "--cpus-per-task=8" in sbatch["bionemo_preprocess"]
+    assert sbatch["cpu_step"] == [
+        "-p", "cpu", "-t", "60", "--mem", "4000", "--nodes=1", "--ntasks=1", "--cpus-per-task=2", "-D", str(tmp_path)
+    ]
 
 
 @pytest.mark.slurm
 def test_slurm_gpu_profile_runs_gpu_and_container_rules_on_slurm(slurm_cluster, tmp_path):
-    """slurm-gpu with CPU and memory requests scaled to the test node, run for real: Slurm puts the GPU jobs on the
-    gpu partition with the node's (fake) GPU, and the BioNeMo rule runs through apptainer --nv."""
+    """The unchanged slurm-gpu profile, run for real on rules sized for the test node: Slurm puts the GPU jobs on the
+    gpu partition with the node's (fake) GPU, and the container rule runs through apptainer --nv."""
     node = subprocess.run(["scontrol", "show", "node"], capture_output=True, text=True, env=subprocess_environment())
     if "gpu:1" not in node.stdout:
         pytest.skip("the test Slurm announces no GPU (started with EVOCANE_SLURM_FAKE_GPU=0)")
     profile = load_profile("slurm-gpu")
-    scaled = {"cpus_per_gpu": 1, "mem_mb": 200, "runtime": 5}
-    profile["default-resources"].update(scaled)
-    # A named container rule (set-resources) and an engine rule asking for its GPU itself; the one fake GPU runs
-    # them one after the other.
-    rules = {"bionemo_infer": {}, "train_model": {"gpu": 1}}
-    profile["set-resources"]["bionemo_infer"].update(scaled)
-    profile_dir = tmp_path / "profile"
-    profile_dir.mkdir()
-    (profile_dir / "config.yaml").write_text(yaml.safe_dump(profile))
-    shutil.copy(PROFILES / "slurm-gpu" / profile["slurm-partition-config"], profile_dir)
+    small = {"mem_mb": 200, "runtime": 5}
+    # A container rule sized like the BioNeMo rules and an engine rule; the one fake GPU runs them one by one.
+    rules = {
+        "bionemo_infer": {"resources": {"gpu": 1, "nodes": 1, "cpus_per_gpu": 1, **small}},
+        "train_model": {"threads": 1, "resources": {"gpu": 1, **small}},
+    }
     write_test_snakefile(tmp_path, rules)
     result = run_snakemake(
         ["--directory", str(tmp_path), "--snakefile", str(tmp_path / "Snakefile"), "--profile",
-         str(profile_dir), *TEST_CLUSTER_FLAGS, "--slurm-keep-successful-logs", *(f"{rule}.txt" for rule in rules)],
+         str(PROFILES / "slurm-gpu"), *TEST_CLUSTER_FLAGS, "--slurm-keep-successful-logs",
+         *(f"{rule}.txt" for rule in rules)],
         env=shimmed_environment(tmp_path),
         timeout=180,
     )
     assert result.returncode == 0, describe(result)
 
     calls = read_sbatch_calls(tmp_path / "sbatch-calls.jsonl")
-    for rule in rules:
+    for rule, declared in rules.items():
         (argv,) = calls[f"rule_{rule}"]
-        _, _, resource_args, _ = split_sbatch_call(argv)
-        resources = job_resources(profile, rule)
-        assert resource_args == expected_sbatch_resource_args(resources, tmp_path, partition="gpu"), rule
-        assert {"--gpus=1", "--cpus-per-gpu=1", "--nodes=1"} <= set(resource_args)
+        resource_args = split_sbatch_call(argv)[2]
+        expected = expected_sbatch_resource_args(job_resources(profile, declared), tmp_path, 1, partition="gpu")
+        assert resource_args == expected, rule
+        assert "--gpus=1" in resource_args and "--nodes=1" in resource_args
         # What the job saw: the gpu partition and one GPU from Slurm's allocation.
         ran = (tmp_path / f"{rule}.txt").read_text().split()
         assert "partition=gpu" in ran and "gpus=1" in ran and "cuda=none" not in ran, ran
