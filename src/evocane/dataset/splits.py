@@ -87,6 +87,8 @@ def rng_for(seed: int, purpose: str, *names: str) -> np.random.Generator:
 
 def read_records(records_tsv: str | Path, cultivar: str) -> list[Record]:
     """Kept records of a prepared genome (records.tsv written by the genome room), in genome order."""
+    if not Path(records_tsv).exists():
+        raise EvocaneError(f"{records_tsv}: records table of cultivar '{cultivar}' not found (prepare the genome first)")
     table = pd.read_csv(records_tsv, sep="\t", dtype=str, keep_default_na=False)
     out = []
     for row in table.itertuples(index=False):
