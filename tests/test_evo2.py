@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -496,6 +497,13 @@ def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     assert [r.sequence for r in first] == [r.sequence for r in again]
     assert [r.sequence for r in first] != [r.sequence for r in other]
 
+    import evocane.engines.evo2.cli  # noqa: F401 - registers the evo2 commands
+    from evocane.cli import main
+
+    assert main(["evo2-loss-curves", "--checkpoints", str(reference), str(tuned), "--plot", str(tmp_path / "curves.png"), "--table", str(tmp_path / "curves.tsv")]) == 0
+    curves = pd.read_csv(tmp_path / "curves.tsv", sep="\t")
+    assert set(curves["model"]) == {"evo2_lora"} and curves["tokens"].is_monotonic_increasing and (tmp_path / "curves.png").stat().st_size > 0
+
     engine.embed(tuned, dataset, "test", tmp_path / "emb", ["blocks.3", "blocks.1.mlp.l3"])
     index = pd.read_parquet(tmp_path / "emb" / "index.parquet")
     block3 = np.load(tmp_path / "emb" / "blocks.3.npy")
@@ -532,3 +540,49 @@ def test_evo2_embed_command(dataset: Path, tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "emb")
     assert main(["evo2-embed", "--checkpoint", str(reference), "--dataset", str(dataset), "--split", "test", "--out", str(tmp_path / "emb"), "--layer", "blocks.9"]) == 2
     assert not (tmp_path / "emb").exists()
+
+
+# --- config and workflow ----------------------------------------------------------------------------------------------
+def test_schema_defaults_match_the_params_dataclass() -> None:
+    import dataclasses
+
+    import yaml
+
+    from conftest import REPO
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    branches = schema["properties"]["models"]["additionalProperties"]["allOf"]
+    block = next(b["then"]["properties"]["params"] for b in branches if b["if"]["properties"]["engine"]["const"] == "evo2")
+    defaults = Evo2Params().as_dict()
+    assert set(block["properties"]) == set(defaults)
+    for name, spec in block["properties"].items():
+        if name == "lora":
+            assert {k: v["default"] for k, v in spec["properties"].items()} == defaults["lora"]
+        else:
+            assert spec["default"] == defaults[name], name
+    assert {f.name for f in dataclasses.fields(Evo2Params)} == set(defaults)
+
+
+def test_workflow_plans_evo2_jobs_on_gpus_when_enabled(tmp_path: Path) -> None:
+    import yaml
+
+    from conftest import REPO, snakemake
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
+    (tmp_path / "on.yaml").write_text("evo2: {enabled: true}\n")
+    result = snakemake("-n", "--configfile", str(tmp_path / "on.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    jobs = re.findall(r"^rule (evo2_\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.M)
+    gpu_rules = {"evo2_train", "evo2_score", "evo2_generate", "evo2_embed"}
+    assert {name for name, _ in jobs} == gpu_rules | {"evo2_loss_curves"}
+    assert all(("gpu=1" in resources) == (name in gpu_rules) for name, resources in jobs)
+    assert "results/predictions/vtx-evo2-7b-lora/homology_split/test" in result.stdout
+    assert "results/embeddings/vtx-evo2-7b/homology_split/test" in result.stdout
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["models"]["vtx-evo2-7b"]["resources"]["gpu"] = 0
+    config["evo2"] = {"enabled": True}
+    (tmp_path / "nogpu.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("--list-rules", "--configfile", str(tmp_path / "nogpu.yaml"), cwd=tmp_path)  # parse only
+    assert result.returncode != 0 and "models.vtx-evo2-7b.resources.gpu" in result.stdout + result.stderr

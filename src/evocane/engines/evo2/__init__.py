@@ -9,6 +9,17 @@ FP8/bf16 decision), ``model`` (build, random init, load, re-materialise for trai
 for the tests). vortex is imported only when a model is built.
 """
 
-from evocane.engines.evo2.engine import Evo2Engine
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["Evo2Engine"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the engine (torch, peft) only when it is used: the CLI module and the params stay light."""
+    if name == "Evo2Engine":
+        from evocane.engines.evo2.engine import Evo2Engine
+
+        return Evo2Engine
+    raise AttributeError(name)

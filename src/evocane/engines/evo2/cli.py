@@ -1,5 +1,6 @@
-"""`evocane evo2-embed`: per-window embeddings from named layers of an evo2 checkpoint (beyond the common
-train/score/generate commands of :mod:`evocane.engines.cli`, which serve evo2 checkpoints too)."""
+"""`evocane evo2-embed | evo2-loss-curves`: the evo2 engine's commands beyond the common train/score/generate of
+:mod:`evocane.engines.cli` (which serve evo2 checkpoints too). argparse only here: torch is imported when a command
+runs."""
 
 from __future__ import annotations
 
@@ -27,3 +28,38 @@ def _embed(args: argparse.Namespace) -> None:
     if engine != "evo2":
         raise EvocaneError(f"{args.checkpoint}: an '{engine}' checkpoint; evo2-embed needs an evo2 checkpoint")
     Evo2Engine().embed(args.checkpoint, args.dataset, args.split, args.out, args.layer)
+
+
+def _loss_curves_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoints", nargs="+", required=True, type=Path, help="evo2 checkpoint directories")
+    p.add_argument("--plot", required=True, type=Path, help="figure (png, svg or pdf)")
+    p.add_argument("--table", required=True, type=Path, help="all curves in one TSV (model, variant, mode, ...)")
+
+
+@command("evo2-loss-curves", "plot the training curves (metrics.tsv) of evo2 fine-tunes; zero-shot ones are skipped", _loss_curves_args)
+def _loss_curves(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from evocane.atomic import atomic_path
+    from evocane.engines.base import read_checkpoint_meta
+    from evocane.plots.training import loss_curves
+
+    curves: dict[str, pd.DataFrame] = {}
+    rows = []
+    for checkpoint in args.checkpoints:
+        metrics = checkpoint / "metrics.tsv"
+        if not metrics.exists():
+            continue
+        meta = read_checkpoint_meta(checkpoint)
+        evo2 = meta.get("evo2") or {}
+        mode = {"lora": "LoRA", "full": "full fine-tune"}.get(str(evo2.get("mode")), str(evo2.get("mode")))
+        label = f"{meta['model']} on {meta.get('variant', '?')} ({mode} of {evo2.get('base_model', '?')})"
+        table = pd.read_csv(metrics, sep="\t")
+        curves[label] = table
+        rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), mode=mode, base_model=evo2.get("base_model")))
+    combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
+    with atomic_path(args.table) as temp:
+        combined.to_csv(temp, sep="\t", index=False)
+    figure = loss_curves(curves)
+    with atomic_path(args.plot) as temp:
+        figure.savefig(temp, format=args.plot.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from evocane.engines.evo2.scoring import ScoreSettings
-from evocane.engines.evo2.training import TrainSettings
+from evocane.engines.evo2.settings import ScoreSettings, TrainSettings
 from evocane.errors import EvocaneError
 
 MODES = ("zero_shot", "lora", "full")
@@ -43,6 +42,7 @@ class Evo2Params:
     pad_multiple: int = 16
     kernels: bool = False  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
     embed_layers: tuple[str, ...] = ()  # empty = blocks.<7/8 depth>.mlp.l3
+    embed_splits: tuple[str, ...] = ()  # splits the workflow embeds (rule evo2_embed)
     # generation
     generate_batch_size: int = 8
     # fine-tuning
@@ -85,8 +85,9 @@ class Evo2Params:
             if "target_modules" in lora:
                 lora["target_modules"] = tuple(lora["target_modules"])
             values["lora"] = LoraParams(**lora)
-        if "embed_layers" in values:
-            values["embed_layers"] = tuple(values["embed_layers"] or ())
+        for key in ("embed_layers", "embed_splits"):
+            if key in values:
+                values[key] = tuple(values[key] or ())
         out = cls(**values)
         out.check()
         return out
@@ -96,6 +97,9 @@ class Evo2Params:
             raise EvocaneError(f"evo2 params: mode must be one of {', '.join(MODES)}, got '{self.mode}'")
         if self.device not in DEVICES:
             raise EvocaneError(f"evo2 params: device must be one of {', '.join(DEVICES)}, got '{self.device}'")
+        unknown_splits = set(self.embed_splits) - {"train", "validation", "test"}
+        if unknown_splits:
+            raise EvocaneError(f"evo2 params: embed_splits must be train/validation/test, got {', '.join(sorted(unknown_splits))}")
         if self.generate_batch_size < 1:
             raise EvocaneError("evo2 params: generate_batch_size must be >= 1")
         if self.lora.rank < 1 or not self.lora.target_modules:
@@ -124,5 +128,6 @@ class Evo2Params:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["embed_layers"] = list(self.embed_layers)
+        out["embed_splits"] = list(self.embed_splits)
         out["lora"]["target_modules"] = list(self.lora.target_modules)
         return out

@@ -63,6 +63,9 @@ def transformer_engine_available() -> bool:
 def import_vortex() -> types.SimpleNamespace:
     """Import the parts of vortex the engine uses; one EvocaneError naming the package if it is missing."""
     _install_flash_attn_stub()
+    first_import = "vortex.logging" not in sys.modules
+    stray_log = Path("activations_debug.log")
+    stray_log_existed = stray_log.exists()
     try:
         model = importlib.import_module("vortex.model.model")
         utils = importlib.import_module("vortex.model.utils")
@@ -75,6 +78,15 @@ def import_vortex() -> types.SimpleNamespace:
                 f"the Evo 2 engine needs Arc's vortex (pip install 'vtx==1.1.0') and Triton; import failed: {error}"
             ) from None
         raise
+    finally:
+        if first_import and not stray_log_existed:
+            # vortex.logging opens ./activations_debug.log at import (a debug log that stays empty unless
+            # activation logging is switched on): close it and remove the empty file from the working directory
+            handler = getattr(sys.modules.get("vortex.logging"), "activations_file_handler", None)
+            if handler is not None:
+                handler.close()
+            if stray_log.exists() and stray_log.stat().st_size == 0:
+                stray_log.unlink()
     return types.SimpleNamespace(
         StripedHyena=model.StripedHyena,
         AttentionBlock=model.AttentionBlock,

@@ -23,28 +23,13 @@ import numpy as np
 import torch
 
 from evocane.engines.evo2.pipeline import Batch, run_pipeline
+from evocane.engines.evo2.settings import ScoreSettings
 from evocane.engines.evo2.tokens import PAD_ID, Chunk, model_inputs, plan_chunks
 from evocane.errors import EvocaneError
 
 log = logging.getLogger(__name__)
 
 ACGT_TOKENS = [ord(base) for base in "ACGTacgt"]
-
-
-@dataclass(frozen=True)
-class ScoreSettings:
-    context: int = 8192  # tokens per model call; longer windows are scored with sliding windows
-    overlap: int = 512  # context carried into each further chunk of a long window
-    prepend_bos: bool = True  # score position 0 from the BOS token
-    batch_tokens: int = 65536  # padded tokens per batch (8 x 8192)
-    pad_multiple: int = 16  # pad batch length to a multiple of this
-    group_tokens: int = 1 << 23  # windows read, scored and written together (bounds host memory)
-
-    def check(self) -> None:
-        if self.context < 2 or not 0 <= self.overlap < self.context:
-            raise EvocaneError(f"evo2 params: need context >= 2 and 0 <= overlap < context (got {self.context}, {self.overlap})")
-        if self.batch_tokens < 1 or self.pad_multiple < 1 or self.group_tokens < 1:
-            raise EvocaneError("evo2 params: batch_tokens, pad_multiple and group_tokens must be >= 1")
 
 
 def fold_acgt(logits: torch.Tensor) -> torch.Tensor:

@@ -30,54 +30,14 @@ from torch import nn
 
 from evocane.atomic import atomic_path
 from evocane.engines.evo2.model import forward_logits, rematerialise
+from evocane.engines.evo2.settings import TrainSettings
 from evocane.engines.evo2.tokens import PAD_ID, model_inputs, upper
 from evocane.errors import EvocaneError
 
 log = logging.getLogger(__name__)
 
-MODES = ("full", "lora")
-METRIC_COLUMNS = ["step", "lr", "train_loss", "val_loss", "tokens", "seconds", "tokens_per_second", "peak_memory_gib"]
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    mode: str = "lora"
-    steps: int = 100
-    seq_length: int = 8192
-    micro_batch_size: int = 1
-    grad_accum: int = 8
-    lr: float = 1e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 10
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    adam_betas: tuple[float, float] = (0.9, 0.95)
-    softmasked_weight: float = 0.1
-    activation_checkpointing: bool = True
-    master_weights: bool = True
-    prepend_bos: bool = True
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.0
-    lora_targets: tuple[str, ...] = ()
-    eval_every: int = 50
-    eval_windows: int = 16
-    checkpoint_every: int = 50
-    keep_checkpoints: int = 1
-    log_every: int = 10
-    max_windows: int | None = None
-    seed: int = 0
-
-    def check(self) -> None:
-        if self.mode not in MODES:
-            raise EvocaneError(f"evo2 params: training mode must be one of {', '.join(MODES)}, got '{self.mode}'")
-        for name in ("steps", "seq_length", "micro_batch_size", "grad_accum", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise EvocaneError(f"evo2 params: {name} must be >= 1, got {getattr(self, name)}")
-        if self.seq_length < 2:
-            raise EvocaneError("evo2 params: seq_length must be >= 2")
-        if not 0 <= self.softmasked_weight <= 1:
-            raise EvocaneError(f"evo2 params: softmasked_weight must lie in [0, 1], got {self.softmasked_weight}")
+# tokens = cumulative training tokens; tokens_per_second and peak memory over the logging interval
+METRIC_COLUMNS = ["step", "tokens", "lr", "train_loss", "val_loss", "val_nll", "tokens_per_second", "seconds", "peak_memory_gib"]
 
 
 # --- data ------------------------------------------------------------------------------------------------------------
@@ -219,27 +179,30 @@ def _peak_gib(device: torch.device) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset_dir: Path, settings: TrainSettings, device: torch.device) -> float:
-    """Weighted validation loss per unit weight on the first ``eval_windows`` validation windows (their first
-    ``seq_length`` tokens); NaN when the dataset has no validation windows."""
+def evaluate(model: nn.Module, dataset_dir: Path, settings: TrainSettings, device: torch.device) -> tuple[float, float]:
+    """On the first ``eval_windows`` validation windows (their first ``seq_length`` tokens): the weighted loss per
+    unit weight (as trained) and the plain mean NLL over every scored base (repeats at full weight); NaN when the
+    dataset has no validation windows."""
     from evocane.dataset.arrays import DatasetReader
 
     dataset = DatasetReader(dataset_dir)
     table = dataset.split_windows("validation").head(settings.eval_windows)
     if table.empty:
-        return float("nan")
+        return float("nan"), float("nan")
     arrays = dataset.arrays("validation")
-    total, weight = 0.0, 0.0
+    totals = np.zeros(4)  # weighted loss, weight, plain loss, scored bases
     was_training = model.training
     model.eval()
     for offset, length in zip(table["offset"].to_numpy(), table["length"].to_numpy()):
         tokens, _, codes = arrays.window(int(offset), int(min(length, settings.seq_length)))
         inputs, targets, weights = collate([make_example(tokens, codes, settings.prepend_bos, settings.softmasked_weight)])
         logits = forward_logits(model, inputs.to(device))
-        total += float(weighted_loss_sum(logits, targets.to(device), weights.to(device)))
-        weight += float(weights.sum())
+        targets, weights = targets.to(device), weights.to(device)
+        scored = (weights > 0).to(torch.float32)
+        totals += [float(weighted_loss_sum(logits, targets, weights)), float(weights.sum()),
+                   float(weighted_loss_sum(logits, targets, scored)), float(scored.sum())]  # fmt: skip
     model.train(was_training)
-    return total / weight if weight else float("nan")
+    return (totals[0] / totals[1] if totals[1] else float("nan")), (totals[2] / totals[3] if totals[3] else float("nan"))
 
 
 def _latest_state(resume_dir: Path) -> Path | None:
@@ -298,9 +261,11 @@ def train(
 
     inner = container["model"]
     if not metrics:
-        metrics.append({"step": 0, "lr": 0.0, "train_loss": float("nan"), "val_loss": evaluate(inner, dataset_dir, settings, device),
-                        "tokens": 0, "seconds": 0.0, "tokens_per_second": 0.0, "peak_memory_gib": _peak_gib(device)})  # fmt: skip
+        val_loss, val_nll = evaluate(inner, dataset_dir, settings, device)
+        metrics.append({"step": 0, "tokens": 0, "lr": 0.0, "train_loss": float("nan"), "val_loss": val_loss, "val_nll": val_nll,
+                        "tokens_per_second": 0.0, "seconds": 0.0, "peak_memory_gib": _peak_gib(device)})  # fmt: skip
     inner.train()
+    tokens_seen = int(metrics[-1]["tokens"])
     window_loss, window_tokens, window_seconds = 0.0, 0, 0.0
     with tqdm(total=settings.steps, initial=step, desc=f"evo2 {settings.mode} fine-tune", unit="step", mininterval=10) as bar:
         while step < settings.steps:
@@ -331,16 +296,21 @@ def train(
             last = step == settings.steps
             if step % settings.log_every == 0 or step % settings.eval_every == 0 or last:
                 steps_in_window = step - int(metrics[-1]["step"])
+                tokens_seen += window_tokens
+                val_loss, val_nll = evaluate(inner, dataset_dir, settings, device) if (step % settings.eval_every == 0 or last) else (float("nan"), float("nan"))
                 row = {
                     "step": step,
+                    "tokens": tokens_seen,
                     "lr": scheduler.get_last_lr()[0],
                     "train_loss": window_loss / max(1, steps_in_window),
-                    "val_loss": evaluate(inner, dataset_dir, settings, device) if (step % settings.eval_every == 0 or last) else float("nan"),
-                    "tokens": window_tokens,
-                    "seconds": window_seconds,
+                    "val_loss": val_loss,
+                    "val_nll": val_nll,
                     "tokens_per_second": window_tokens / window_seconds if window_seconds else 0.0,
+                    "seconds": window_seconds,
                     "peak_memory_gib": _peak_gib(device),
                 }
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
                 metrics.append(row)
                 log.info("step %d: %s", step, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
                 window_loss, window_tokens, window_seconds = 0.0, 0, 0.0
