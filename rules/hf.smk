@@ -11,6 +11,15 @@ from evocane.engines.hf.params import HFParams  # noqa: E402
 ENGINE_ENVS["hf"] = "../envs/hf.yaml"
 HF_MODELS = [name for name, entry in config["models"].items() if entry["engine"] == "hf"]
 HF_MODEL_PATTERN = "|".join(HF_MODELS) or "(?!)"
+try:  # cross-key checks the schema cannot express (d_model a multiple of heads, LoRA needs weights to adapt ...)
+    HF_PARAMS = {name: HFParams.from_mapping(config["models"][name]["params"]) for name in HF_MODELS}
+except EvocaneError as _error:
+    raise WorkflowError(f"{_config_source}: {_error}") from None
+for _name in HF_MODELS:
+    if HF_PARAMS[_name].lora is not None and not (config["models"][_name].get("init_checkpoint") or HF_PARAMS[_name].base_model):
+        raise WorkflowError(
+            f"{_config_source}: config key 'models.{_name}.params.lora': LoRA adapts existing weights; set init_checkpoint or params.base_model"
+        )
 
 
 ruleorder: hf_train > train_model
@@ -52,7 +61,7 @@ def hf_trained_checkpoints():
     checkpoints = [
         f"{RESULTS}/models/{run.model}/{run.variant}/checkpoint"
         for run in ENGINE_RUNS
-        if run.model in HF_MODELS and HFParams.from_mapping(config["models"][run.model]["params"]).steps > 0
+        if run.model in HF_MODELS and HF_PARAMS[run.model].steps > 0
     ]
     checkpoints += [config["models"][run.model]["init_checkpoint"] for run in ENGINE_RUNS
                     if run.model in HF_MODELS and config["models"][run.model].get("init_checkpoint")]  # fmt: skip
