@@ -27,6 +27,7 @@ include: "rules/datasets.smk"
 include: "rules/engines.smk"
 include: "rules/evaluation.smk"
 include: "rules/tasks.smk"
+include: "rules/hf.smk"
 include: "rules/evo2.smk"
 
 
