@@ -21,12 +21,12 @@ rule, inputs, outputs, params, wildcards = snakemake.rule, snakemake.input, snak
 
 def run() -> None:
     if rule == "dataset_regions":
-        steps.regions_step(wildcards.cultivar, params.genome_dir, params.settings, outputs.bed, outputs.summary)
+        steps.regions_step(wildcards.cultivar, Path(inputs.records).parent, params.settings, outputs.bed, outputs.summary)
     elif rule == "dataset_plan":
         regions = params.regions if params.spec["sampling"]["mode"] == "genic" else {}
         steps.plan_step(params.spec, params.genome_dirs, regions, Path(outputs.plan).parent)
     elif rule == "dataset_sketch":
-        steps.sketch_step(params.spec, wildcards.cultivar, params.genome_dir, inputs.plan, outputs[0])
+        steps.sketch_step(params.spec, wildcards.cultivar, Path(inputs.records).parent, inputs.plan, outputs[0])
     elif rule == "dataset_build":
         steps.build_step(params.spec, params.genome_dirs, params.regions, inputs.plan, list(inputs.sketches), Path(outputs.windows).parent)
     elif rule == "dataset_export":
