@@ -232,6 +232,17 @@ def test_tokens_labels_and_weights_match_genome_and_regions(built: dict[str, Var
     assert labels[3759 - 3072] & CDS and labels[3758 - 3072] & UTR5
 
 
+def test_streamed_region_labels_equal_labels_read_at_once(genomes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bed = genomes / "datasets" / "regions" / "mockcane.bed.gz"
+    order = ["Chr1A", "Chr2A", "Chr1B", "Chr2B", "YZ-Ss-Chr01C", "YZ-Ss-Chr02C"]
+    monkeypatch.setattr(RegionLabeler, "CHUNK_ROWS", 500)  # records span many chunks
+    whole = RegionLabeler(bed)
+    streamed = RegionLabeler(bed, order)
+    for record in ["Chr1A", "Chr1B", "Chr2A", "YZ-Ss-Chr02C", "Chr1A"]:  # skips, then goes back
+        assert np.array_equal(streamed.labels(record, SLICE), whole.labels(record, SLICE)), record
+    assert whole.labels("Chr2A", SLICE).any() and not whole.labels("Chr2B", SLICE).any()
+
+
 def test_reverse_complement_and_upper_case_policy(built: dict[str, VariantPaths], genomes: Path) -> None:
     dataset = DatasetReader(built["chroms"].root)
     windows = dataset.windows

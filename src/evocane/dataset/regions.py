@@ -28,7 +28,7 @@ import gzip
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,30 +324,91 @@ def read_regions(bed_path: str | Path) -> pd.DataFrame:
 
 
 class RegionLabeler:
-    """Per-record region bit arrays from a regions BED. Intervals of each region are merged once per record, then
-    OR-ed into a uint8 array the size of the record (the only per-record allocation)."""
+    """Per-record region intervals and bit arrays from a regions BED.
 
-    def __init__(self, bed_path: str | Path | None):
-        self.by_record: dict[str, list[tuple[int, np.ndarray]]] = {}
-        if bed_path is None:
-            return
-        table = read_regions(bed_path)
-        for chrom, part in table.groupby("chrom", sort=False):
-            entries = []
-            for region, rows in part.groupby("region", sort=False):
-                entries.append((REGION_BITS[region], merge_intervals(rows[["start", "end"]].to_numpy())))
-            self.by_record[str(chrom)] = sorted(entries, key=lambda entry: entry[0])
+    With ``record_order`` (the genome's record order, which is the BED's order) the BED is streamed in step with
+    a genome pass: only the current record's intervals are held, so memory follows the largest record's
+    annotation, not the cultivar's. Without it the whole BED is read once (small inputs, tests). Intervals of
+    each region are merged per record; ``labels`` ORs them into a uint8 array the size of the record.
+    """
+
+    CHUNK_ROWS = 1 << 20
+
+    def __init__(self, bed_path: str | Path | None, record_order: Sequence[str] | None = None):
+        self.path = Path(bed_path) if bed_path is not None else None
+        self.order = {name: i for i, name in enumerate(record_order)} if record_order is not None else None
+        self._all: dict[str, list[tuple[int, np.ndarray]]] | None = None
+        self._blocks: Iterator[tuple[str, pd.DataFrame]] | None = None
+        self._pending: tuple[str, pd.DataFrame] | None = None
+        self._cached: tuple[str | None, list[tuple[int, np.ndarray]]] = (None, [])
+        if self.path is not None and self.order is None:
+            self._all = {chrom: self._merge(part) for chrom, part in read_regions(self.path).groupby("chrom", sort=False)}
+
+    @staticmethod
+    def _merge(part: pd.DataFrame) -> list[tuple[int, np.ndarray]]:
+        entries = [(REGION_BITS[region], merge_intervals(rows[["start", "end"]].to_numpy())) for region, rows in part.groupby("region", sort=False)]
+        return sorted(entries, key=lambda entry: entry[0])
+
+    def _read_blocks(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(record, its rows) in file order, read in chunks; a record may span chunks."""
+        assert self.path is not None
+        carry: tuple[str, pd.DataFrame] | None = None
+        reader = pd.read_csv(self.path, sep="\t", comment="#", header=None, names=BED_COLUMNS, usecols=["chrom", "start", "end", "region"],
+                             dtype={"chrom": str, "start": np.int64, "end": np.int64, "region": str}, chunksize=self.CHUNK_ROWS)  # fmt: skip
+        with reader:
+            for chunk in reader:
+                for chrom, part in chunk.groupby("chrom", sort=False):
+                    if carry is not None and carry[0] == chrom:
+                        carry = (chrom, pd.concat([carry[1], part]))
+                        continue
+                    if carry is not None:
+                        yield carry
+                    carry = (str(chrom), part)
+        if carry is not None:
+            yield carry
+
+    def _entries(self, record: str) -> list[tuple[int, np.ndarray]]:
+        if self.path is None:
+            return []
+        if self._all is not None:
+            return self._all.get(record, [])
+        if self._cached[0] == record:
+            return self._cached[1]
+        assert self.order is not None
+        if record not in self.order:
+            return []
+        position = self.order[record]
+        if self._blocks is None or (self._cached[0] is not None and self.order.get(self._cached[0], -1) > position):
+            self._blocks, self._pending = self._read_blocks(), None  # (re)start: records asked out of genome order
+        entries: list[tuple[int, np.ndarray]] = []
+        while True:
+            if self._pending is None:
+                self._pending = next(self._blocks, None)
+                if self._pending is None:
+                    break
+            chrom, part = self._pending
+            if chrom not in self.order:  # a record the caller does not use (e.g. a dropped unplaced scaffold)
+                self._pending = None
+                continue
+            if self.order[chrom] > position:
+                break
+            self._pending = None
+            if chrom == record:
+                entries = self._merge(part)
+                break
+        self._cached = (record, entries)
+        return entries
 
     def intervals(self, record: str, bit: int) -> np.ndarray:
         """Merged intervals of one region bit on a record (empty when none)."""
-        for entry_bit, intervals in self.by_record.get(record, []):
+        for entry_bit, intervals in self._entries(record):
             if entry_bit == bit:
                 return intervals
         return np.empty((0, 2), dtype=np.int64)
 
     def labels(self, record: str, length: int) -> np.ndarray:
         labels = np.zeros(length, dtype=np.uint8)
-        for bit, intervals in self.by_record.get(record, []):
+        for bit, intervals in self._entries(record):
             for start, end in intervals:
                 labels[start:end] |= bit
         return labels

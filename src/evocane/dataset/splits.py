@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 
 from evocane.atomic import atomic_paths
-from evocane.dataset.arrays import SPLITS
-from evocane.dataset.regions import merge_intervals, read_regions
+from evocane.dataset.arrays import REGION_BITS, SPLITS
+from evocane.dataset.regions import RegionLabeler, merge_intervals
 from evocane.errors import EvocaneError
 
 PLAN_COLUMNS = ["cultivar", "chrom", "start", "end", "strand", "split", "source"]
@@ -272,13 +272,14 @@ def tile(start: int, end: int, length: int, stride: int) -> np.ndarray:
     return np.arange(start, end - length + 1, stride, dtype=np.int64)
 
 
-def _genic_targets(regions: pd.DataFrame | None, record: str, kinds: Sequence[str], flank: int, length: int) -> np.ndarray:
+def _genic_targets(regions: RegionLabeler | None, record: str, kinds: Sequence[str], flank: int, length: int) -> np.ndarray:
     if regions is None:
         return np.empty((0, 2), dtype=np.int64)
-    rows = regions[(regions["chrom"] == record) & regions["region"].isin(kinds)]
-    if rows.empty:
+    pieces = [regions.intervals(record, REGION_BITS[kind]) for kind in kinds]
+    targets = np.concatenate(pieces) if pieces else np.empty((0, 2), dtype=np.int64)
+    if not len(targets):
         return np.empty((0, 2), dtype=np.int64)
-    padded = rows[["start", "end"]].to_numpy(dtype=np.int64) + np.array([-flank, flank])
+    padded = targets + np.array([-flank, flank])
     padded[:, 0] = np.maximum(padded[:, 0], 0)
     padded[:, 1] = np.minimum(padded[:, 1], length)
     return merge_intervals(padded)
@@ -288,7 +289,7 @@ def plan_windows(
     spec: Mapping[str, Any],
     records: Sequence[Record],
     assignments: Sequence[RecordAssignment],
-    regions: Mapping[str, pd.DataFrame | None],
+    regions: Mapping[str, RegionLabeler | None],
 ) -> pd.DataFrame:
     windows_spec, sampling = spec["windows"], spec["sampling"]
     length, stride, seed = windows_spec["length"], windows_spec["stride"], spec["seed"]
@@ -404,11 +405,12 @@ def make_plan(
     assignments, warnings = assign_records(spec, records)
     block = validation_blocks(spec, assignments, fastas)
     add_segments(spec, assignments, block)
-    regions: dict[str, pd.DataFrame | None] = {}
+    regions: dict[str, RegionLabeler | None] = {}
     if spec["sampling"]["mode"] == "genic":
         for cultivar in spec["cultivars"]:
             path = (regions_bed or {}).get(cultivar)
-            regions[cultivar] = read_regions(path) if path else None
+            order = [r.name for r in records if r.cultivar == cultivar]
+            regions[cultivar] = RegionLabeler(path, order) if path else None
     windows = plan_windows(spec, records, assignments, regions)
     short = [f"{r.cultivar}:{r.name}" for r in records if r.length < length]
     if short:

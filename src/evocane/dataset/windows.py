@@ -191,7 +191,7 @@ def _build(
                 continue
             genome = genomes[cultivar]
             records = {r.name: r for r in read_records(genome.records_tsv, cultivar)}
-            labeler = RegionLabeler(genome.regions_bed)
+            labeler = RegionLabeler(genome.regions_bed, list(records))
             tag = np.frombuffer(lineage_tag(spec["lineage"][cultivar]).encode(), dtype=np.uint8) if windows_spec["lineage_tag"] else np.empty(0, np.uint8)
             by_record = {name: part for name, part in mine.groupby("chrom", sort=False)}
             seen = set()
