@@ -322,6 +322,8 @@ def test_engine_lora_checkpoint_scores_and_chains(tair_dataset: Path, arenosa_da
     np.testing.assert_array_equal(once, twice)
     # a full fine-tune can start from the LoRA checkpoint (adapter merged into its base)
     merged = engine.train(arenosa_dataset, _model("full", steps=0), tmp_path / "models" / "full", init_checkpoint=adapted)
+    merged_meta = json.loads((merged / "evocane_checkpoint.json").read_text())["hf"]
+    assert merged_meta["kind"] == "reference" and merged_meta["base"] == "../lora" and not (merged / "model").exists()
     np.testing.assert_allclose(
         np.load(engine.score(merged, arenosa_dataset, "test", tmp_path / "s3") / "logprob.npy"), once, rtol=1e-3, atol=1e-3
     )

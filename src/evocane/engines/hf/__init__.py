@@ -71,10 +71,15 @@ class HFEngine(Engine):
             network, tokenizer = hf_model.build_model(params, params.seed), byte_tokenizer()
             start = {"random_init_seed": params.seed}
 
-        if params.steps == 0 and params.base_model and init_checkpoint is None:
-            with atomic_dir(out_dir) as temp:  # zero-shot: point at the weights, copy nothing
-                hf_meta.update(kind="reference", base=str(Path(params.base_model).resolve()), steps=0)
-                write_checkpoint_meta(temp, model, dataset_dir, hf=hf_meta)
+        if params.steps == 0 and (init_checkpoint is not None or params.base_model):
+            # zero-shot (a base_model, or another checkpoint as it is): point at the weights, copy nothing
+            if init_checkpoint is not None:
+                reference = hf_model.relative_reference(out_dir, init_checkpoint)
+            else:
+                reference = str(Path(str(params.base_model)).resolve())
+            with atomic_dir(out_dir) as temp:
+                hf_meta.update(kind="reference", base=reference, steps=0)
+                write_checkpoint_meta(temp, model, dataset_dir, hf=hf_meta, init_checkpoint=str(init_checkpoint) if init_checkpoint else None)
             return out_dir
 
         if params.lora is not None and init_checkpoint is None and not params.base_model:

@@ -6,10 +6,11 @@ Checkpoint directory (what ``train`` writes, ``score``/``generate`` read)::
     evocane_checkpoint.json   engine meta; ``hf.kind`` = full | lora | reference
     model/                    kind full: save_pretrained model + tokenizer (AutoModelForCausalLM / AutoTokenizer)
     adapter/                  kind lora: peft adapter; ``hf.base`` = the checkpoint (or model directory) it adapts,
-                              relative to this directory when it lies inside the same tree
+                              relative to this directory for a checkpoint (results/ may move as a whole)
     metrics.tsv               the training curve (absent when nothing was trained)
 
-Kind ``reference`` (a zero-shot ``base_model`` with no training) only records ``hf.base``.
+Kind ``reference`` (no training: a zero-shot ``base_model``, or an init checkpoint as it is) only records
+``hf.base``, the same way.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def load_checkpoint(checkpoint: str | Path, params: HFParams, hf_meta: dict[str,
         base, tokenizer = load_base(checkpoint, hf_meta["base"])
         model = PeftModel.from_pretrained(base, checkpoint / "adapter", is_trainable=False)
     elif kind == "reference":
-        model, tokenizer = load_pretrained_dir(resolve_relative(checkpoint, hf_meta["base"]))
+        model, tokenizer = load_base(checkpoint, hf_meta["base"])
     else:
         raise EvocaneError(f"{checkpoint}: unknown hf checkpoint kind '{kind}'")
     device = resolve_device(params.device)
@@ -155,7 +156,7 @@ def load_checkpoint(checkpoint: str | Path, params: HFParams, hf_meta: dict[str,
 
 
 def load_base(checkpoint: Path, base: str) -> tuple[torch.nn.Module, Any]:
-    """The full model a LoRA checkpoint adapts: another hf checkpoint (merged if it is LoRA itself) or a model dir."""
+    """The full model a LoRA or reference checkpoint builds on: another hf checkpoint (LoRA merged) or a model dir."""
     from evocane.engines.base import CHECKPOINT_META, read_checkpoint_meta
 
     base_path = resolve_relative(checkpoint, base)
@@ -173,7 +174,7 @@ def load_trainable_start(checkpoint: Path, meta: dict[str, Any]) -> tuple[torch.
     if kind == "full":
         return load_pretrained_dir(checkpoint / "model")
     if kind == "reference":
-        return load_pretrained_dir(resolve_relative(checkpoint, hf_meta["base"]))
+        return load_base(checkpoint, hf_meta["base"])
     if kind == "lora":
         from peft import PeftModel
 
