@@ -62,17 +62,14 @@ class HFEngine(Engine):
         hf_meta: dict[str, Any] = {"precision": precision, "device": str(device)}
         if init_checkpoint is not None:
             init_checkpoint = Path(init_checkpoint)
-            network, tokenizer = hf_model.load_trainable_start(init_checkpoint, read_checkpoint_meta(init_checkpoint))
-            start = {"init_checkpoint": str(init_checkpoint), "init_meta": (init_checkpoint / "evocane_checkpoint.json").read_text()}
-        elif params.base_model:
-            network, tokenizer = hf_model.load_pretrained_dir(params.base_model)
-            start = {"base_model": str(Path(params.base_model).resolve())}
-        else:
-            network, tokenizer = hf_model.build_model(params, params.seed), byte_tokenizer()
-            start = {"random_init_seed": params.seed}
+            init_meta = read_checkpoint_meta(init_checkpoint)
+            if init_meta.get("engine") != self.name:
+                raise EvocaneError(f"{init_checkpoint}: an hf model can only start from an hf checkpoint (this one is engine '{init_meta.get('engine')}')")
+        elif params.base_model and not (Path(params.base_model) / "config.json").exists():
+            raise EvocaneError(f"{params.base_model}: not a Hugging Face model directory (no config.json)")
 
         if params.steps == 0 and (init_checkpoint is not None or params.base_model):
-            # zero-shot (a base_model, or another checkpoint as it is): point at the weights, copy nothing
+            # zero-shot (a base_model, or another checkpoint as it is): point at the weights, load and copy nothing
             if init_checkpoint is not None:
                 reference = hf_model.relative_reference(out_dir, init_checkpoint)
             else:
@@ -81,6 +78,16 @@ class HFEngine(Engine):
                 hf_meta.update(kind="reference", base=reference, steps=0)
                 write_checkpoint_meta(temp, model, dataset_dir, hf=hf_meta, init_checkpoint=str(init_checkpoint) if init_checkpoint else None)
             return out_dir
+
+        if init_checkpoint is not None:
+            network, tokenizer = hf_model.load_trainable_start(init_checkpoint, init_meta)
+            start = {"init_checkpoint": str(init_checkpoint), "init_meta": (init_checkpoint / "evocane_checkpoint.json").read_text()}
+        elif params.base_model:
+            network, tokenizer = hf_model.load_pretrained_dir(params.base_model)
+            start = {"base_model": str(Path(params.base_model).resolve())}
+        else:
+            network, tokenizer = hf_model.build_model(params, params.seed), byte_tokenizer()
+            start = {"random_init_seed": params.seed}
 
         if params.lora is not None and init_checkpoint is None and not params.base_model:
             raise EvocaneError(f"model '{model.name}': LoRA adapts existing weights; give an init_checkpoint or params.base_model")
