@@ -37,14 +37,13 @@ def loss_curves(curves: Mapping[str, pd.DataFrame]) -> Figure:
         subset = data.dropna(subset=[column])
         for label, group in subset.groupby("run", sort=False):
             ax.plot(group["tokens (M)"], group[column], marker="o" if len(group) < 15 else None, ms=3, label=label, color=palette[label])
-        ax.axhline(math.log(4), color="grey", ls="--", lw=0.8)
+        ax.axhline(math.log(4), color="grey", ls="--", lw=0.8, label="uniform over A/C/G/T (ln 4)" if column == "train_loss" else None)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("tokens seen (millions)")
+        ax.set_xlabel("tokens seen by the run (millions)")
         ax.set_xlim(left=0)
-        if column != "train_loss":  # the first steps of a fresh model sit far above ln 4; zoom the validation panels
-            values = subset[column]
-            if len(values):
-                ax.set_ylim(min(values.min(), math.log(4)) - 0.05, max(values.max(), math.log(4)) + 0.05)
+        values = subset[column]
+        if len(values):  # a fresh model starts near ln 512 = 6.2; zoom on the range where the models differ
+            ax.set_ylim(min(values.min(), math.log(4)) - 0.05, min(values.max(), math.log(4) + 1.0) + 0.05)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if not handles:
         for ax in axes[0]:
