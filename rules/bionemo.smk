@@ -54,12 +54,10 @@ if not BIONEMO.settings.enabled and BIONEMO.model_names:
     # defined, so `--config 'bionemo={enabled: true}'` plans them.
     ENGINE_RUNS[:] = [run for run in ENGINE_RUNS if run.model not in BIONEMO.models]
 for _run in ENGINE_RUNS:
-    _task_generation = _run.variant in globals().get("TASK_VARIANTS", []) and "generation" in globals().get("TASKS_ENABLED", [])
-    if (_run.generate or _task_generation) and _run.model in BIONEMO.models and BIONEMO.models[_run.model].lora:
+    if _run.generate and _run.model in BIONEMO.models and BIONEMO.models[_run.model].lora:
         raise WorkflowError(
             f"{_config_source}: model '{_run.model}' is a LoRA fine-tune, and infer_evo2 (v2.7.1) cannot apply LoRA "
-            f"adapters: it cannot generate, so run it only on variants without generation (experiments.*.generate, "
-            f"evaluation.tasks.datasets: '{_run.variant}' is one)"
+            "adapters: it cannot generate (remove it from the experiments with generate: true)"
         )
 
 
@@ -74,6 +72,7 @@ rule bionemo_convert:
     output:
         directory(f"{BIONEMO_OUT}/checkpoints/{{checkpoint}}"),
     params:
+        script=BIONEMO_SCRIPT,
         spec=lambda wc: json.dumps(dataclasses.asdict(BIONEMO.settings.checkpoints[wc.checkpoint]), sort_keys=True),
     log:
         "logs/bionemo/convert/{checkpoint}.log",
@@ -84,7 +83,7 @@ rule bionemo_convert:
     wildcard_constraints:
         checkpoint=BIONEMO_CONVERTED_PATTERN,
     shell:
-        "python {BIONEMO_SCRIPT:q} convert --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "python {params.script:q} convert --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule bionemo_preprocess:
@@ -129,6 +128,7 @@ rule bionemo_train:
     output:
         manifest=bionemo_paths.train_manifest("{model}", "{variant}"),
     params:
+        script=BIONEMO_SCRIPT,
         command=lambda wc: shell_join(BIONEMO.train_argv(wc.model, wc.variant)),
         run_dir=lambda wc: bionemo_paths.train_run_dir(wc.model, wc.variant),
         checkpoints=lambda wc: bionemo_paths.train_checkpoints_dir(wc.model, wc.variant),
@@ -143,7 +143,7 @@ rule bionemo_train:
         model=BIONEMO_TRAINED_PATTERN,
         variant=VARIANT_PATTERN,
     shell:
-        "python {BIONEMO_SCRIPT:q} train --run-dir {params.run_dir:q} --checkpoints-dir {params.checkpoints:q} "
+        "python {params.script:q} train --run-dir {params.run_dir:q} --checkpoints-dir {params.checkpoints:q} "
         "--manifest {output.manifest:q} --extra {params.extra:q} -- {params.command} > {log:q} 2>&1"
 
 
@@ -162,6 +162,7 @@ rule bionemo_checkpoint:
         manifest=lambda wc, input: f"--train-manifest {input.manifest}" if "manifest" in input.keys() else "",
         spec=model_spec,
         settings=json.dumps(config["bionemo"], sort_keys=True),
+        config=CONFIG_ARGS,
     log:
         "logs/bionemo/checkpoint/{model}/{variant}.log",
     conda:
@@ -171,7 +172,7 @@ rule bionemo_checkpoint:
         model=BIONEMO_MODEL_PATTERN,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane bionemo-checkpoint --config {CONFIG_ARGS} --model {wildcards.model} --variant {wildcards.variant} "
+        "evocane bionemo-checkpoint --config {params.config} --model {wildcards.model} --variant {wildcards.variant} "
         "--out {output:q} {params.manifest} > {log:q} 2>&1"
 
 
@@ -220,6 +221,8 @@ rule bionemo_predict:
         fasta=f"{BIONEMO_OUT}/fasta/{{variant}}/{{target}}.fa",
     output:
         temp(directory(f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/{{target}}")),
+    params:
+        script=BIONEMO_SCRIPT,
     log:
         "logs/bionemo/predict/{model}/{variant}/{target}.log",
     container:
@@ -231,7 +234,7 @@ rule bionemo_predict:
         variant=VARIANT_PATTERN,
         target=BIONEMO_SCORE_TARGETS,
     shell:
-        "python {BIONEMO_SCRIPT:q} predict --checkpoint {input.checkpoint:q} --fasta {input.fasta:q} --out {output:q} "
+        "python {params.script:q} predict --checkpoint {input.checkpoint:q} --fasta {input.fasta:q} --out {output:q} "
         "> {log:q} 2>&1"
 
 
@@ -309,6 +312,7 @@ rule bionemo_infer:
     output:
         directory(f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/{{target}}"),
     params:
+        script=BIONEMO_SCRIPT,
         prompts=lambda wc, input: input.prompts if wc.target == "generation" else f"{input.prompts}/prompts.fa",
         sampling=lambda wc: json.dumps(bionemo_sampling(wc.target), sort_keys=True),
     log:
@@ -322,7 +326,7 @@ rule bionemo_infer:
         variant=VARIANT_PATTERN,
         target="generation|task_sampled|task_greedy",
     shell:
-        "python {BIONEMO_SCRIPT:q} infer --checkpoint {input.checkpoint:q} --prompts {params.prompts:q} "
+        "python {params.script:q} infer --checkpoint {input.checkpoint:q} --prompts {params.prompts:q} "
         "--out {output:q} --sampling {params.sampling:q} > {log:q} 2>&1"
 
 

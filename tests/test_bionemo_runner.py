@@ -215,5 +215,5 @@ def test_bionemo_commands_prints_the_steps_with_pinned_flags(tmp_path: Path) -> 
             argv = argv[argv.index("--") + 1 :]
         if any(cli in argv for cli in ("train_evo2", "preprocess_evo2")):
             assert_pinned_flags(argv)
-    lora = "\n".join(command_lines(config, "evo2-1b-lora", "genic_enriched", "test", ["config/config.yaml"]))
+    lora = "\n".join(command_lines(config, "evo2-1b-lora", "homology_split", "test", ["config/config.yaml"]))
     assert "--lora-finetune" in lora and "infer" not in lora

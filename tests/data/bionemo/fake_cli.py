@@ -84,6 +84,8 @@ def main(cli: str, argv: list[str]) -> int:
 
         for entry in yaml.safe_load(Path(str(args["--dataset-config"])).read_text()):
             prefix = Path(entry["dataset_prefix"])
+            if not prefix.is_absolute() and args.get("--dataset-dir"):
+                prefix = Path(str(args["--dataset-dir"])) / prefix  # as Evo2BlendedDatasetConfig resolves it
             assert list(prefix.parent.glob(prefix.name + ".*")), f"dataset_prefix {prefix} has no files"
         checkpoints = Path(str(args["--result-dir"])) / str(args["--experiment-name"]) / "checkpoints"
         if not (checkpoints.is_dir() and any(checkpoints.iterdir())) and not Path(str(args["--ckpt-dir"])).is_dir():
