@@ -28,6 +28,7 @@ include: "rules/engines.smk"
 include: "rules/evaluation.smk"
 include: "rules/tasks.smk"
 include: "rules/hf.smk"
+include: "rules/bionemo.smk"
 include: "rules/evo2.smk"
 
 

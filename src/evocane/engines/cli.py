@@ -111,4 +111,5 @@ def _engines(args: argparse.Namespace) -> None:
 
 # Engine-specific commands live beside their engine (argparse only: the engines' ML imports stay inside them).
 import evocane.engines.hf.cli  # noqa: E402,F401
+import evocane.engines.bionemo.cli  # noqa: E402,F401
 import evocane.engines.evo2.cli  # noqa: E402,F401
