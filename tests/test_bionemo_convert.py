@@ -114,6 +114,24 @@ def test_batch_files_in_subdirs_and_bfloat16_logits(tmp_path: Path, dataset: Pat
     check_against_model(out, dataset, "logits", dtype=torch.bfloat16)
 
 
+def test_compact_logits_in_shards_match_the_full_vocabulary(tmp_path: Path, dataset: Path) -> None:
+    from evocane.engines.bionemo.compact import COMPACT_KEY, compact_prediction_file
+
+    records = split_records(dataset)
+    raw = tmp_path / "raw"
+    for number, part in enumerate((records[:3], records[3:])):  # two predict_evo2 calls, each with its own seq_idx
+        write_predict_output(raw / f"shard_{number}", part, micro_batch_size=2, data_parallel=2)
+        for path in prediction_files(raw / f"shard_{number}"):
+            assert compact_prediction_file(path)
+    data = torch.load(prediction_files(raw / "shard_1")[0], weights_only=True)
+    assert "token_logits" not in data and data[COMPACT_KEY].shape[-1] == 9
+    parsed = RawPredictions(raw)
+    assert parsed.compact and len(parsed.ids) == 8
+    out = convert_predictions(raw, dataset, "test", tmp_path / "pred", META, distribution_windows=[records[0][0]])
+    check_against_model(out, dataset, "logits")
+    assert json.loads((out / "meta.json").read_text())["compact_logits"] is True
+
+
 @pytest.mark.parametrize("with_loss_mask", [False, True], ids=["v2.7.1", "e2150f8-loss-mask"])
 def test_per_token_log_probs(tmp_path: Path, dataset: Path, with_loss_mask: bool) -> None:
     raw = write_predict_output(tmp_path / "raw", split_records(dataset), mode="log_probs", micro_batch_size=3, data_parallel=2, with_loss_mask=with_loss_mask)
@@ -203,3 +221,14 @@ def test_generated_fasta_from_infer_outputs(tmp_path: Path) -> None:
     with pytest.raises(EvocaneError, match="1_1.txt"):
         convert_generated(raw, "evo2-test", tmp_path / "again.fa")
     assert not (tmp_path / "again.fa").exists()
+
+
+def test_compact_logits_keep_the_full_vocabulary_probabilities() -> None:
+    from evocane.engines.bionemo.compact import COMPACT_TOKENS, compact_logits
+
+    logits = torch.from_numpy(np.random.default_rng(3).normal(0, 4, size=(2, 7, 512)).astype(np.float32))
+    compact = compact_logits(logits)
+    full = torch.softmax(logits.double(), -1)[..., [ord(base) for base in COMPACT_TOKENS]]
+    torch.testing.assert_close(torch.softmax(compact.double(), -1)[..., :8], full, rtol=1e-5, atol=1e-7)
+    rest = 1 - full.sum(-1)
+    torch.testing.assert_close(torch.softmax(compact.double(), -1)[..., 8], rest, rtol=1e-5, atol=1e-7)

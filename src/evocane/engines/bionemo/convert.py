@@ -15,6 +15,10 @@ input token; 0 for the BOS token and padding), ``seq_idx`` [N]; per-token log-pr
 [N, L - 1] (log P of token i + 1, 0 where masked or padded), ``seq_idx`` [N], and ``loss_mask`` [N, L - 1] only
 in later versions (e2150f8), not in v2.7.1.
 
+evocane's bionemo_predict step may also split the FASTA into ``shard_{k}/`` directories (one predict_evo2 call
+each, with its own seq_idx_map.json) and replace ``token_logits`` by ``acgt_logits`` [N, L, 9]
+(evocane.engines.bionemo.compact); both are read here.
+
 The converter joins rows to dataset windows on ``seq_idx`` -> FASTA id = ``window_id``, keeps the first row of
 each id, cuts the padding at the window's length and checks that length against the dataset. Logits are folded
 over case and renormalised over A/C/G/T (evocane.predictions.acgt_probabilities_from_logits); per-token
@@ -41,6 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader
+from evocane.engines.bionemo.compact import COMPACT_KEY
 from evocane.errors import EvocaneError
 from evocane.predictions import (
     GeneratedSequence,
@@ -115,43 +120,64 @@ def _numpy(tensor: Any) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Row:
-    file: int
+    file: Path
     row: int
 
 
+def _parts(raw_dir: Path) -> list[Path]:
+    """predict_evo2 output directories: ``raw_dir`` itself, or its ``shard_{k}`` subdirectories."""
+    if (raw_dir / SEQ_IDX_MAP).exists():
+        return [raw_dir]
+    shards = sorted((p for p in raw_dir.glob("shard_*") if p.is_dir() and p.name[len("shard_") :].isdigit()), key=lambda p: int(p.name[len("shard_") :]))
+    if not shards:
+        raise EvocaneError(f"{raw_dir}: no predict_evo2 output ({SEQ_IDX_MAP} or shard_*/)")
+    return shards
+
+
 class RawPredictions:
-    """One predict_evo2 output directory: rows found by FASTA id, files memory-mapped a few at a time."""
+    """One predict_evo2 output directory (or a directory of shards): rows found by FASTA id, files
+    memory-mapped a few at a time."""
 
     def __init__(self, raw_dir: str | Path, cache_files: int = 4):
         self.dir = Path(raw_dir)
-        self.files = prediction_files(self.dir)
-        self.ids = read_seq_idx_map(self.dir)
-        self._cache: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        if not self.dir.is_dir():
+            raise EvocaneError(f"{self.dir}: no predict_evo2 output (directory not found)")
+        self._cache: OrderedDict[Path, dict[str, Any]] = OrderedDict()
         self._cache_files = cache_files
+        self.files: list[Path] = []
+        self.ids: list[str] = []
         self.rows: dict[str, _Row] = {}
         self.duplicates = 0
         modes = set()
-        for number, path in enumerate(self.files):
-            data = self._file(number)
-            modes.add(self._mode(path, data))
-            for row, index in enumerate(_numpy(data["seq_idx"]).reshape(-1).tolist()):
-                if not 0 <= index < len(self.ids):
-                    raise EvocaneError(f"{path}: seq_idx {index} is not in {SEQ_IDX_MAP} (0..{len(self.ids) - 1})")
-                seq_id = self.ids[index]
-                if seq_id in self.rows:
-                    self.duplicates += 1  # repeated by the distributed sampler's padding: keep the first
-                else:
-                    self.rows[seq_id] = _Row(number, row)
+        for part in _parts(self.dir):
+            ids = read_seq_idx_map(part)
+            self.ids += ids
+            for path in prediction_files(part):
+                self.files.append(path)
+                data = self._file(path)
+                modes.add(self._mode(path, data))
+                for row, index in enumerate(_numpy(data["seq_idx"]).reshape(-1).tolist()):
+                    if not 0 <= index < len(ids):
+                        raise EvocaneError(f"{path}: seq_idx {index} is not in {part / SEQ_IDX_MAP} (0..{len(ids) - 1})")
+                    seq_id = ids[index]
+                    if seq_id in self.rows:
+                        self.duplicates += 1  # repeated by the distributed sampler's padding: keep the first
+                    else:
+                        self.rows[seq_id] = _Row(path, row)
+        if len(set(self.ids)) != len(self.ids):
+            raise EvocaneError(f"{self.dir}: a sequence id appears in more than one shard")
         if len(modes) != 1:
             raise EvocaneError(f"{self.dir}: prediction files mix output modes ({', '.join(sorted(modes))})")
         self.mode = modes.pop()
-        self.has_loss_mask = self.mode == LOG_PROBS and "loss_mask" in self._file(0)
+        first = self._file(self.files[0])
+        self.compact = COMPACT_KEY in first
+        self.has_loss_mask = self.mode == LOG_PROBS and "loss_mask" in first
 
     @staticmethod
     def _mode(path: Path, data: dict[str, Any]) -> str:
-        if "token_logits" in data:
+        if "token_logits" in data or COMPACT_KEY in data:
             if "pad_mask" not in data:
-                raise EvocaneError(f"{path}: token_logits without pad_mask")
+                raise EvocaneError(f"{path}: logits without pad_mask")
             return LOGITS
         if "log_probs_seqs" in data:
             if _numpy(data["log_probs_seqs"]).ndim != 2:
@@ -162,12 +188,12 @@ class RawPredictions:
             return LOG_PROBS
         raise EvocaneError(f"{path}: neither token_logits nor log_probs_seqs (keys: {', '.join(sorted(data))})")
 
-    def _file(self, number: int) -> dict[str, Any]:
-        if number in self._cache:
-            self._cache.move_to_end(number)
-            return self._cache[number]
-        data = _load(self.files[number])
-        self._cache[number] = data
+    def _file(self, path: Path) -> dict[str, Any]:
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        data = _load(path)
+        self._cache[path] = data
         if len(self._cache) > self._cache_files:
             self._cache.popitem(last=False)
         return data
@@ -175,6 +201,9 @@ class RawPredictions:
     def row(self, seq_id: str, key: str) -> np.ndarray:
         where = self.rows[seq_id]
         return _numpy(self._file(where.file)[key][where.row])
+
+    def logits(self, seq_id: str) -> np.ndarray:
+        return self.row(seq_id, COMPACT_KEY if self.compact else "token_logits")
 
 
 # --- window alignment --------------------------------------------------------------------------------------------------
@@ -184,11 +213,26 @@ def _observed_codes(tokens: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return codes
 
 
+def acgt_probabilities_from_compact(logits: np.ndarray) -> np.ndarray:
+    """(L, 9) compact logits (A C G T a c g t, log-sum-exp of the rest) -> (L, 4) probabilities over A, C, G, T,
+    folded over case and renormalised: the same numbers as from the full vocabulary."""
+    logits = np.asarray(logits, dtype=np.float64)
+    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+    folded = weights[:, :4] + weights[:, 4:8]
+    return folded / folded.sum(axis=1, keepdims=True)
+
+
 def window_scores_from_logits(
-    logits: np.ndarray, pad_mask: np.ndarray, tokens: np.ndarray, weights: np.ndarray, prepend_bos: bool, window_id: str = ""
+    logits: np.ndarray,
+    pad_mask: np.ndarray,
+    tokens: np.ndarray,
+    weights: np.ndarray,
+    prepend_bos: bool,
+    window_id: str = "",
+    compact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """log P and top-1 credit of every base of one window, and its (length, 4) A/C/G/T distribution (NaN rows
-    where not predicted), from one padded row of predict_evo2's logits output."""
+    where not predicted), from one padded row of predict_evo2's logits output (``compact``: acgt_logits)."""
     length = len(tokens)
     pad_mask = np.asarray(pad_mask).astype(bool)
     has_bos = not bool(pad_mask[0])
@@ -207,7 +251,7 @@ def window_scores_from_logits(
     first = 0 if prepend_bos else 1
     rows = logits[: length - first]
     distribution = np.full((length, 4), np.nan, dtype=np.float32)
-    distribution[first:] = acgt_probabilities_from_logits(rows)
+    distribution[first:] = acgt_probabilities_from_compact(rows) if compact else acgt_probabilities_from_logits(rows)
     codes = _observed_codes(tokens, weights)
     logprob = np.full(length, np.nan, dtype=np.float32)
     top1 = np.full(length, np.nan, dtype=np.float32)
@@ -279,6 +323,7 @@ def convert_predictions(
         "prepend_bos": prepend_bos,
         "source": str(raw.dir),
         "prediction_files": len(raw.files),
+        "compact_logits": raw.compact,
     }
     with PredictionWriter(out_dir, meta) as writer:
         for row in tqdm(windows.itertuples(index=False), total=len(windows), desc=f"bionemo {split}", unit="window"):
@@ -286,7 +331,7 @@ def convert_predictions(
             tokens, _, weights = arrays.window(int(row.offset), int(row.length))
             if raw.mode == LOGITS:
                 logprob, top1, distribution = window_scores_from_logits(
-                    raw.row(window_id, "token_logits"), raw.row(window_id, "pad_mask"), tokens, weights, prepend_bos, window_id
+                    raw.logits(window_id), raw.row(window_id, "pad_mask"), tokens, weights, prepend_bos, window_id, raw.compact
                 )
                 writer.add(window_id, logprob, distribution=distribution if window_id in keep else None, top1=top1)
             else:

@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,17 +155,48 @@ def convert(checkpoint: CheckpointSpec, out_dir: str | Path) -> Path:
     return _publish(temp, out_dir)
 
 
+def _shards(fasta: Path, size: int | None, directory: Path) -> Iterator[Path]:
+    """The FASTA itself (size None), or consecutive pieces of ``size`` records written next to the output."""
+    if size is None:
+        yield fasta
+        return
+    from evocane.genome.fasta import read_fasta
+
+    records = read_fasta(fasta, validate=False)  # lineage tags ('|', ';', '_') are not IUPAC
+    number = 0
+    while True:
+        batch = [record for _, record in zip(range(size), records)]
+        if not batch:
+            return
+        shard = directory / f"shard_{number}.fa"
+        shard.write_bytes(b"".join(b">" + r.name.encode() + b"\n" + r.sequence + b"\n" for r in batch))
+        yield shard
+        shard.unlink()
+        number += 1
+
+
 def predict(checkpoint_dir: str | Path, fasta: str | Path, out_dir: str | Path) -> Path:
-    """predict_evo2 with a registered checkpoint's NeMo2 weights (and LoRA adapters) over ``fasta``; the raw
-    output directory appears whole at ``out_dir``."""
+    """predict_evo2 with a registered checkpoint's NeMo2 weights (and LoRA adapters) over ``fasta``; the output
+    directory appears whole at ``out_dir``: predict_evo2's layout, or one ``shard_{k}/`` of it per call when
+    ``predict.shard_windows`` is set. With ``predict.compact`` each call's logits are reduced to the nine columns
+    the A/C/G/T distribution needs (evocane.engines.bionemo.compact) before the next call starts."""
     registered = RegisteredCheckpoint.read(checkpoint_dir)
+    settings = registered.predict
     out_dir = Path(out_dir)
     temp = _fresh_temp(out_dir)
-    argv = predict_command(registered.base, registered.nemo2, fasta, temp, registered.predict, registered.lora)
-    check_visible_gpus(registered.predict.gpus, "predict_evo2")
-    run(launch(argv, registered.predict.gpus))
-    if not (temp / "seq_idx_map.json").exists():
-        raise EvocaneError(f"predict_evo2 wrote no seq_idx_map.json in {temp}")
+    temp.mkdir()
+    check_visible_gpus(settings.gpus, "predict_evo2")
+    for number, shard in enumerate(_shards(Path(fasta), settings.shard_windows, temp)):
+        raw = temp if settings.shard_windows is None else temp / f"shard_{number}"
+        argv = predict_command(registered.base, registered.nemo2, shard, raw, settings, registered.lora)
+        run(launch(argv, settings.gpus))
+        if not (raw / "seq_idx_map.json").exists():
+            raise EvocaneError(f"predict_evo2 wrote no seq_idx_map.json in {raw}")
+        if settings.compact and settings.output == "logits":
+            from evocane.engines.bionemo.compact import compact_prediction_file
+
+            for path in sorted(raw.rglob("predictions__rank_*.pt")):
+                compact_prediction_file(path)
     return _publish(temp, out_dir)
 
 

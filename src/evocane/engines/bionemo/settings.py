@@ -141,8 +141,12 @@ class PredictSettings:
     micro_batch_size: int = 1
     write_interval: str = "epoch"
     files_per_subdir: int | None = None
+    shard_windows: int | None = None  # windows per predict_evo2 call (bounds the raw output on disk); None = one call
+    compact: bool = True  # logits: keep only A/C/G/T/a/c/g/t and the log-sum-exp of the rest after each call
 
     def check(self, where: str = "bionemo.predict") -> None:
+        if self.output not in PREDICT_OUTPUTS:
+            raise EvocaneError(f"config key '{where}.output': '{self.output}' is not one of {', '.join(PREDICT_OUTPUTS)}")
         if self.gpus % self.tensor_parallel:
             raise EvocaneError(f"config key '{where}.gpus': {self.gpus} is not divisible by tensor_parallel {self.tensor_parallel}")
 
