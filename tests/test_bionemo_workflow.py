@@ -112,15 +112,12 @@ def test_lora_model_with_generation_is_refused(workdir: Path) -> None:
     assert result.returncode != 0 and "cannot apply LoRA" in result.stderr + result.stdout
 
 
-# The profile's set-resources for bionemo_* (gpu: 1, nodes: 1) would override the config's layouts: a command-line
-# --set-resources replaces the profile's whole key, so these runs see the resources the rules ask for.
-OWN_RESOURCES = ("--set-resources", "bionemo_preprocess:cpus_per_task=8")
 TRAIN_TARGET = ("results/bionemo/train/evo2-1b-full/homology_split/run.json",)
 
 
 def test_slurm_profile_one_node_of_eight_gpus(workdir: Path) -> None:
     bionemo = {"train": {"gpus_per_node": 8, "tensor_parallel": 2}, "resources": {"gpu_model": "h100", "train": {"partition": "gpu-long"}}}
-    planned, _ = profile_dry_run(workdir, bionemo, *OWN_RESOURCES, targets=TRAIN_TARGET)
+    planned, _ = profile_dry_run(workdir, bionemo, targets=TRAIN_TARGET)
     train = one(planned, "bionemo_train")
     resources = {k: train["resources"].get(k) for k in ("gpu", "gpu_model", "nodes", "cpus_per_gpu", "slurm_partition")}
     assert resources == {"gpu": "8", "gpu_model": "h100", "nodes": "1", "cpus_per_gpu": "8", "slurm_partition": "gpu-long"}
@@ -131,7 +128,7 @@ def test_slurm_profile_one_node_of_eight_gpus(workdir: Path) -> None:
 
 def test_slurm_profile_two_nodes_of_eight_gpus(workdir: Path) -> None:
     sif = "/shared/containers/bionemo-framework_2.7.1.sif"
-    planned, log = profile_dry_run(workdir, {"image": sif, "train": {"nodes": 2, "gpus_per_node": 8}}, *OWN_RESOURCES, targets=TRAIN_TARGET)
+    planned, log = profile_dry_run(workdir, {"image": sif, "train": {"nodes": 2, "gpus_per_node": 8}}, targets=TRAIN_TARGET)
     train = one(planned, "bionemo_train")
     assert {k: train["resources"].get(k) for k in ("gres", "nodes", "mpi", "tasks_per_node", "cpus_per_gpu", "gpu")} == {
         "gres": "gpu:8", "nodes": "2", "mpi": "srun", "tasks_per_node": "8", "cpus_per_gpu": "8", "gpu": None}  # fmt: skip
