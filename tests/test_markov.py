@@ -328,3 +328,21 @@ def test_experiment_runs_check_names_and_default_to_everything() -> None:
     config["experiments"] = {"x": {"variants": ["nope"]}}
     with pytest.raises(EvocaneError, match="experiments.x.variants.*'nope'"):
         experiment_runs(config)
+
+
+def test_prompts_keep_the_lineage_tag_and_skip_windows_with_n(tmp_path: Path, small_windows) -> None:  # type: ignore[no-untyped-def]
+    from evocane.engines.base import make_prompts, read_prompts, write_prompts
+
+    dataset = write_dataset(tmp_path / "ds", small_windows)
+    windows = pd.read_parquet(dataset / "windows.parquet")
+    windows.loc[windows["window_id"] == "test2", "prefix_length"] = len(TAG)
+    windows.to_parquet(dataset / "windows.parquet", index=False)
+    prompts = make_prompts(dataset, "test", count=5, length=30, seed=0)
+    by_id = {p.id: p.sequence for p in prompts}
+    assert set(by_id) == {"test0", "test2"}  # test1 has an N at position 20
+    assert by_id["test0"] == small_windows["test"][0][0][:30]
+    assert by_id["test2"] == small_windows["test"][2][0][: len(TAG) + 30] and by_id["test2"].startswith(TAG)
+    assert read_prompts(write_prompts(prompts, tmp_path / "p.fa")) == prompts
+    assert {p.id for p in make_prompts(dataset, "test", count=5, length=15, seed=0)} == {"test0", "test1", "test2"}
+    with pytest.raises(EvocaneError, match="no 'test' window has 600 bases without N"):
+        make_prompts(dataset, "test", count=5, length=600, seed=0)

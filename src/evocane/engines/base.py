@@ -240,33 +240,35 @@ def select_distribution_windows(dataset_dir: str | Path, split: str, count: int)
 
 
 def make_prompts(dataset_dir: str | Path, split: str, count: int, length: int, seed: int) -> list[Prompt]:
-    """``count`` prompts = the first ``length`` tokens of windows of ``split`` drawn at random (seeded) among those
-    at least ``length`` long without N/tag positions in the prompt."""
+    """``count`` prompts drawn at random (seeded) among the windows of ``split`` whose first ``length`` bases after
+    the lineage tag hold no N: the tag (if the variant has one, so tag-conditioned models see it) plus those bases."""
     from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader
 
     dataset = DatasetReader(dataset_dir)
     windows = dataset.split_windows(split)
     arrays = dataset.arrays(split)
+    offsets = windows["offset"].to_numpy()
+    ends = offsets + windows["prefix_length"].to_numpy() + length
     eligible = [
         i
-        for i, (o, n) in enumerate(zip(windows["offset"].to_numpy(), windows["length"].to_numpy()))
-        if n >= length and not np.any(arrays.weights[o : o + length] == WEIGHT_NONE)
+        for i, (offset, end, n) in enumerate(zip(offsets, ends, windows["length"].to_numpy()))
+        if end <= offset + n and not np.any(arrays.weights[end - length : end] == WEIGHT_NONE)
     ]
     if not eligible:
-        raise EvocaneError(f"{dataset_dir}: no '{split}' window has {length} prompt bases without N or tag")
+        raise EvocaneError(f"{dataset_dir}: no '{split}' window has {length} bases without N after its lineage tag")
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(eligible, size=min(count, len(eligible)), replace=False))
-    prompts = []
-    for i in chosen:
-        offset = int(windows["offset"].iloc[i])
-        prompts.append(Prompt(str(windows["window_id"].iloc[i]), bytes(arrays.tokens[offset : offset + length]).decode("ascii")))
-    return prompts
+    return [Prompt(str(windows["window_id"].iloc[i]), bytes(arrays.tokens[offsets[i] : ends[i]]).decode("ascii")) for i in chosen]
 
 
 def read_prompts(fasta: str | Path) -> list[Prompt]:
+    """Prompt FASTA (from :func:`write_prompts`); not validated as nucleotides: a prompt may carry a lineage tag."""
     from evocane.genome.fasta import read_fasta
 
-    return [Prompt(record.name, record.sequence.decode()) for record in read_fasta(fasta)]
+    prompts = [Prompt(record.name, record.sequence.decode()) for record in read_fasta(fasta, validate=False)]
+    if not prompts:
+        raise EvocaneError(f"{fasta}: no prompts")
+    return prompts
 
 
 def write_prompts(prompts: Sequence[Prompt], out_fasta: str | Path) -> Path:

@@ -210,22 +210,25 @@ def contexts_by_order(codes: np.ndarray, max_order: int) -> Iterator[tuple[int, 
         yield k, context
 
 
+def _row_sum(rows: np.ndarray) -> np.ndarray:
+    """(n, 4) -> (n, 1); four vector adds beat a reduction along a length-4 axis several times over."""
+    return (rows[:, 0] + rows[:, 1] + rows[:, 2] + rows[:, 3])[:, None]
+
+
 def smooth(counts: np.ndarray, lower: np.ndarray, smoothing: str, parameter: float) -> np.ndarray:
     """One interpolation step: counts (n, 4) of the order-k contexts, lower (n, 4) = P_k-1 -> P_k (n, 4).
-    ``parameter`` = the concentration a_k (dirichlet) or the discount D (absolute_discounting)."""
-    total = counts.sum(axis=1)
-    seen = total > 0
-    out = lower.copy()
-    c, t, p = counts[seen], total[seen, None], lower[seen]
+    ``parameter`` = the concentration a_k (dirichlet) or the discount D (absolute_discounting). Unseen contexts
+    (no counts) keep P_k-1; no boolean masking, which costs more than the arithmetic."""
+    total = _row_sum(counts)
     if smoothing == "dirichlet":
-        out[seen] = (c + parameter * p) / (t + parameter)
-    elif smoothing == "witten_bell":
-        types = (c > 0).sum(axis=1, keepdims=True)
-        out[seen] = (c + types * p) / (t + types)
+        return (counts + parameter * lower) / (total + parameter)
+    if smoothing == "witten_bell":
+        types = _row_sum((counts > 0).astype(np.float64))
+        numerator, denominator = counts + types * lower, total + types
     else:
-        kept = np.maximum(c - parameter, 0.0)
-        out[seen] = (kept + (t - kept.sum(axis=1, keepdims=True)) * p) / t
-    return out
+        kept = np.maximum(counts - parameter, 0.0)
+        numerator, denominator = kept + (total - _row_sum(kept)) * lower, total
+    return np.divide(numerator, denominator, out=lower.copy(), where=denominator > 0)
 
 
 class MarkovModel:
@@ -267,10 +270,10 @@ class MarkovModel:
         context allows. ``contexts[k]`` = order-k context integers."""
         probabilities = np.full((len(run), 4), 0.25)
         for k in range(up_to + 1):
-            available = run >= k if k else slice(None)
-            probabilities[available] = smooth(
-                self.tables[k].lookup(contexts[k][available]), probabilities[available], self.params.smoothing, self.parameters[k]
-            )
+            # every position is smoothed (a context too short for order k is a valid, meaningless index) and the
+            # result kept only where the context is long enough: cheaper than masking before the lookup
+            smoothed = smooth(self.tables[k].lookup(contexts[k]), probabilities, self.params.smoothing, self.parameters[k])
+            probabilities = np.where((run >= k)[:, None], smoothed, probabilities) if k else smoothed
             yield k, probabilities
 
     def tune_concentrations(self, chunk: EncodedChunk, target_weight: np.ndarray) -> np.ndarray:
@@ -284,12 +287,10 @@ class MarkovModel:
             available = chunk.run >= k
             counts = self.tables[k].lookup(context[available])
             lower = probabilities[available]
-            observed = chunk.codes[available]
-            rows = np.arange(len(observed))
-            losses = []
-            for alpha in self.params.concentration_grid:
-                candidate = smooth(counts, lower, "dirichlet", alpha)
-                losses.append(-(weight[available] * np.log(candidate[rows, observed])).sum())
+            rows, observed = np.arange(len(counts)), chunk.codes[available]
+            # only the observed base's probability enters the loss: (c_obs + a p_obs) / (c + a)
+            c_observed, p_observed, total = counts[rows, observed], lower[rows, observed], counts.sum(axis=1)
+            losses = [-(weight[available] * np.log((c_observed + a * p_observed) / (total + a))).sum() for a in self.params.concentration_grid]
             chosen[k] = self.params.concentration_grid[int(np.argmin(losses))]
             probabilities[available] = smooth(counts, lower, "dirichlet", chosen[k])
         return chosen

@@ -53,7 +53,12 @@ def combine(parts: Sequence[str | Path]) -> pd.DataFrame:
     if duplicated.any():
         row = board[duplicated].iloc[0]
         raise EvocaneError(f"leaderboard: two parts give {', '.join(f'{k}={row[k]}' for k in KEY)}")
-    return board.sort_values(["task", "metric", "stratum", "variant", "split", "model"], kind="stable").reset_index(drop=True)
+    return board.sort_values(["task", "metric", "stratum", "variant", "split", "model"], key=_natural, kind="stable").reset_index(drop=True)
+
+
+def _natural(column: pd.Series) -> pd.Series:
+    """markov_k2 before markov_k10: numbers zero-padded for sorting."""
+    return column.astype(str).str.replace(r"\d+", lambda match: match.group().zfill(9), regex=True)
 
 
 def _cell(row: pd.Series) -> str:
@@ -72,4 +77,5 @@ def wide_table(board: pd.DataFrame) -> pd.DataFrame:
     cells = board.assign(cell=board.apply(_cell, axis=1))
     wide = cells.pivot_table(index=["task", "metric", "stratum", "split", "model", "engine"], columns="variant", values="cell", aggfunc="first")
     wide.columns.name = None
-    return wide.reset_index().fillna("")
+    wide = wide.reset_index().fillna("")
+    return wide.sort_values(["task", "metric", "stratum", "split", "model"], key=_natural, kind="stable").reset_index(drop=True)

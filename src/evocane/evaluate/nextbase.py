@@ -163,7 +163,13 @@ def window_groups(windows: pd.DataFrame, columns: Sequence[str]) -> list[tuple[s
 
 
 def _natural(text: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+    """Order stratum values by their first number: "2" < "10"; bin labels "<0.01" < "0.01-0.05" < ">=0.5";
+    values without a number (cultivar names, "unmeasured") after the numbers, alphabetically."""
+    numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", text)]
+    if not numbers:
+        return (math.inf, 0, text)
+    rank = 0 if text.startswith("<") else 2 if text.startswith(">") else 1
+    return (min(numbers), rank, text)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.dataset.arrays import REGION_BITS  # noqa: E402
+from evocane.evaluate.metrics import entropy_bits  # noqa: E402
 from evocane.predictions import BASES  # noqa: E402
 
 REGION_ORDER = ["nonrepeat", "all", "repeat", "cds", "utr5", "utr3", "intron", "promoter", "intergenic"]
@@ -137,11 +138,6 @@ def window_violins(windows: pd.DataFrame, split: str, min_bases: int = 20) -> Fi
     return fig
 
 
-def _entropy_bits(distribution: np.ndarray) -> np.ndarray:
-    p = np.clip(distribution.astype(np.float64), 1e-12, 1.0)
-    return -(p * np.log2(p)).sum(axis=1)
-
-
 def heatmap_span(labels: np.ndarray, span: int) -> slice:
     """The ``span`` positions to draw: starting shortly before the first CDS start inside the window, else at 1."""
     cds = (labels & REGION_BITS["cds"]) != 0
@@ -185,7 +181,7 @@ def window_token_view(
                 heat_ax.add_patch(matplotlib.patches.Rectangle((x - 0.5, row - 0.5), 1, 1, fill=False, ec="#d62728", lw=0.8))
         heat_ax.set_yticks(range(4), list(BASES))
         heat_ax.set_ylabel(model, fontsize=8)
-        entropy_ax.plot(positions, _entropy_bits(distribution), color="black", lw=0.9)
+        entropy_ax.plot(positions, entropy_bits(distribution), color="black", lw=0.9)
         entropy_ax.set_ylim(0, 2.05)
         entropy_ax.set_ylabel("entropy\n(bits)", fontsize=7)
         fig.colorbar(image, ax=[heat_ax], pad=0.01, fraction=0.02, label="P(base)")
