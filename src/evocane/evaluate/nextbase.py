@@ -26,7 +26,7 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,6 @@ class WindowSums:
     nll: np.ndarray  # natural-log negative log-likelihood sums (W, S)
     n: np.ndarray  # bases scored (W, S)
     top1: np.ndarray | None  # top-1 credit sums (W, S); None when the prediction has no top1.npy
-    scored_windows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # (W,) window was scored
 
 
 def position_masks(labels: np.ndarray, weights: np.ndarray, scored: np.ndarray) -> list[np.ndarray]:
@@ -99,10 +98,9 @@ def _aligned_offsets(windows: pd.DataFrame, reader: PredictionReader) -> np.ndar
 
 def _read_scores(array: np.ndarray, pred_offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Scores of a run of dataset windows, NaN for windows the prediction lacks."""
-    out = np.full(int(lengths.sum()), np.nan, dtype=np.float32)
-    present = pred_offsets >= 0
-    if present.all():
+    if (pred_offsets >= 0).all():
         return gather(array, pred_offsets, lengths).astype(np.float32)
+    out = np.full(int(lengths.sum()), np.nan, dtype=np.float32)
     position = 0
     for offset, length in zip(pred_offsets, lengths):
         if offset >= 0:
@@ -127,10 +125,10 @@ def window_sums(dataset: DatasetReader, split: str, reader: PredictionReader, co
         chunk_lengths = lengths[rows]
         starts = np.concatenate([[0], np.cumsum(chunk_lengths)[:-1]])
         logprob = _read_scores(reader.logprob, pred_offsets[rows], chunk_lengths)
-        scored = np.isfinite(logprob)
+        scored = ~np.isnan(logprob)  # -inf (probability 0) is scored: an infinite loss, not a gap
         if other_offsets is not None:
             assert common_with is not None
-            scored &= np.isfinite(_read_scores(common_with.logprob, other_offsets[rows], chunk_lengths))
+            scored &= ~np.isnan(_read_scores(common_with.logprob, other_offsets[rows], chunk_lengths))
         labels = gather(arrays.labels, offsets[rows], chunk_lengths)
         weights = gather(arrays.weights, offsets[rows], chunk_lengths)
         negative = np.where(scored, -logprob.astype(np.float64), 0.0)
@@ -143,7 +141,7 @@ def window_sums(dataset: DatasetReader, split: str, reader: PredictionReader, co
             n[rows, s] = np.add.reduceat(mask.astype(np.float64), starts)
             if top1 is not None and credit is not None:
                 top1[rows, s] = np.add.reduceat(np.where(mask, credit, 0.0), starts)
-    return WindowSums(nll, n, top1, pred_offsets >= 0)
+    return WindowSums(nll, n, top1)
 
 
 def window_groups(windows: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
@@ -233,6 +231,7 @@ def evaluate_variant(
         windows = dataset.split_windows(split)
         groups = window_groups(windows, settings.window_strata)
         split_predictions = [p for p in predictions if p.split == split]
+        reference = next((q for q in split_predictions if baseline and q.model == baseline), None)
         blocks: list[tuple[Prediction, list[tuple[str, str, str]], str | None]] = []
         numerators, denominators = [], []
         for p in split_predictions:
@@ -240,7 +239,6 @@ def evaluate_variant(
             blocks.append((p, labels, None))
             numerators.append(num)
             denominators.append(den)
-            reference = next((q for q in split_predictions if baseline and q.model == baseline), None)
             if reference is not None:
                 mine = window_sums(dataset, split, p.reader, common_with=reference.reader)
                 theirs = window_sums(dataset, split, reference.reader, common_with=p.reader)
