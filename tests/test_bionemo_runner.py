@@ -128,7 +128,7 @@ def write_config(tmp_path: Path, finetune: str = "none") -> Path:
     config = {
         "cultivars": {"c": {"sources": [{"fasta": {"path": "x.fa"}}], "homology": {}}},
         "bionemo": {"enabled": True, "checkpoints": {"evo2-1b": {"source": "hf://arcinstitute/savanna_evo2_1b_base", "model_size": "1b", "fp8": True}},
-                    "predict": {"output": "logits", "shard_windows": 3}},
+                    "predict": {"output": "logits", "shard_windows": 5}},
         "models": {"evo2-1b": {"engine": "bionemo", "params": {"checkpoint": "evo2-1b", "finetune": finetune}}},
         "evaluation": {"generation": {"sampling": {"n_tokens": 12, "samples_per_prompt": 2, "top_k": 4, "seed": 7}}},
     }  # fmt: skip
@@ -151,11 +151,11 @@ def test_zero_shot_checkpoint_predict_and_generate(tmp_path: Path, small_dataset
     assert evocane(work, "bionemo-fasta", "--dataset", "results/datasets/v", "--split", "test", "--out", fasta).returncode == 0
     assert step(work, "predict", "--checkpoint", checkpoint, "--fasta", fasta, "--out", "raw").returncode == 0
     predict_calls = [c["argv"] for c in calls(work) if c["cli"] == "predict_evo2"]
-    assert len(predict_calls) == 3  # 8 windows in shards of 3
+    assert len(predict_calls) == 2  # 8 windows in shards of 5
     for argv in predict_calls:
         assert "--prepend-bos" in argv and "--fp8" in argv
         assert_pinned_flags(["predict_evo2", *argv])
-    assert sorted(p.name for p in (work / "raw").iterdir()) == ["shard_0", "shard_1", "shard_2"]
+    assert sorted(p.name for p in (work / "raw").iterdir()) == ["shard_0", "shard_1"]
     result = evocane(work, "bionemo-predictions", "--raw", "raw", "--checkpoint", checkpoint, "--dataset", "results/datasets/v",
                      "--split", "test", "--distribution-windows", "2", "--out", "results/predictions/evo2-1b/v/test")  # fmt: skip
     assert result.returncode == 0, result.stderr
