@@ -97,3 +97,30 @@ def test_generation_evaluation_with_markov(inputs: Path, tair10_dataset: Path, t
     assert "greedy_identity" in set(leaderboard["metric"])
     for name in ("gc.png", "kmer_divergence.png", "properties.png", "logos.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_task_plan_generates_only_for_generating_experiments(tmp_path: Path) -> None:
+    """The rules' plan: every model of a variant is scored on the tasks, only those of experiments with
+    generate: true generate; a relative table missing from the working directory is taken from the workflow's."""
+    from evocane.engines.base import Run
+    from evocane.errors import EvocaneError
+    from evocane.evaluate.task_workflow import TaskPlan
+
+    config = {
+        "evaluation": {
+            "bootstrap": {"n_resamples": 10},
+            "nextbase": {"baseline": "markov"},
+            "tasks": {"enabled": ["generation", "regulatory", "experiments"], "datasets": None, "members": None,
+                      "background": {"model": None, "member": None}, "generation": {}, "regulatory": {},
+                      "experiments": {"table": "tables/elements.tsv"}},
+        }
+    }  # fmt: skip
+    runs = [Run("markov", "a", True), Run("hf", "a", False), Run("markov", "b", False)]
+    plan = TaskPlan(config, runs, "results", str(tmp_path))
+    assert plan.models("a") == ["markov", "hf"] and plan.models("a", generating=True) == ["markov"]
+    assert ("b", "generation") not in plan.pairs() and ("b", "regulatory") in plan.pairs()
+    assert plan.table == str(tmp_path / "tables/elements.tsv") and plan.background == "markov"
+    assert "results/tasks/a/generation/evaluation/metrics.tsv" in plan.targets()
+    config["evaluation"]["tasks"]["datasets"] = ["c"]
+    with pytest.raises(EvocaneError, match="evaluation.tasks.datasets"):
+        TaskPlan(config, runs, "results", str(tmp_path))
