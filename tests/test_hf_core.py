@@ -404,3 +404,24 @@ def test_schema_block_matches_params() -> None:
     assert hf_models
     for entry in hf_models.values():
         HFParams.from_mapping(entry["params"])
+
+
+def test_gradient_accumulation_averages_micro_batches(tair_dataset: Path, tmp_path: Path) -> None:
+    """With grad_accum 2 the first logged loss is the mean of the two micro-batches' weighted losses at the initial
+    weights (recomputed here independently), and tokens count both micro-batches."""
+    import pandas as pd
+
+    params = HFParams.from_mapping({**TINY, "steps": 1, "grad_accum": 2, "batch_size": 2, "log_every": 1, "seed": 4})
+    crops = WindowCrops(tair_dataset, "train", TokenMap.from_tokenizer(byte_tokenizer()), 64, 0.1, seed=4)
+    model = build_model(params, seed=4)
+    expected = []
+    with torch.no_grad():
+        for micro in (0, 1):
+            batch = crops.train_batch(0, micro, 2)
+            log_probs = torch.log_softmax(model(input_ids=batch.input_ids).logits.double(), -1)
+            nll = -log_probs.gather(-1, batch.targets[..., None])[..., 0]
+            expected.append(float((nll * batch.weights).sum() / batch.weights.sum()))
+    state = train_loop(model, crops, None, params, tmp_path / "work", torch.device("cpu"), "fp32", "fp")
+    metrics = pd.read_csv(tmp_path / "work" / "metrics.tsv", sep="\t")
+    assert state.tokens == metrics["tokens"].iloc[0] == 2 * 2 * 64
+    assert metrics["train_loss"].iloc[0] == pytest.approx(sum(expected) / 2, rel=1e-5)
