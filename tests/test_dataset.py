@@ -235,7 +235,7 @@ def test_tokens_labels_and_weights_match_genome_and_regions(built: dict[str, Var
 def test_streamed_region_labels_equal_labels_read_at_once(genomes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bed = genomes / "datasets" / "regions" / "mockcane.bed.gz"
     order = ["Chr1A", "Chr2A", "Chr1B", "Chr2B", "YZ-Ss-Chr01C", "YZ-Ss-Chr02C"]
-    monkeypatch.setattr(RegionLabeler, "CHUNK_ROWS", 500)  # records span many chunks
+    monkeypatch.setattr(RegionLabeler, "BLOCK_BYTES", 20_000)  # records span many blocks
     whole = RegionLabeler(bed)
     streamed = RegionLabeler(bed, order)
     for record in ["Chr1A", "Chr1B", "Chr2A", "YZ-Ss-Chr02C", "Chr1A"]:  # skips, then goes back

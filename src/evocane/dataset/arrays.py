@@ -14,7 +14,9 @@ Engines read tokens/weights; evaluation reads labels; nobody reads the genome ag
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,11 +119,21 @@ class DatasetReader:
             yield (row, *arrays.window(int(row.offset), int(row.length)))  # type: ignore[misc]
 
 
+def _npy_header(length: int) -> bytes:
+    """The .npy (format 1.0) header of a flat uint8 array; 128 bytes for any length below 10**15."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (length,)}
+    )
+    return buffer.getvalue()
+
+
 class SplitArrayWriter:
     """Append windows of one split to growing .npy files without holding the split in memory.
 
-    Data is streamed to raw files and wrapped with an .npy header at ``close`` (np.lib.format), so the writer's
-    memory is one window, however large the split.
+    Data is streamed into a hidden file after a placeholder .npy header (np.lib.format); ``close`` writes the real
+    header in place and renames the file, so the writer's memory is one window and every byte is written once,
+    however large the split.
     """
 
     def __init__(self, out_dir: str | Path, split: str):
@@ -129,13 +141,16 @@ class SplitArrayWriter:
         self.split = split
         (self.out_dir / "arrays").mkdir(parents=True, exist_ok=True)
         self._raw = {kind: open(self._raw_path(kind), "wb") for kind in ("tokens", "labels", "weights")}
+        self._header_size = len(_npy_header(0))
+        for handle in self._raw.values():
+            handle.write(_npy_header(0))
         self.length = 0
 
     def _raw_path(self, kind: str) -> Path:
         return self.out_dir / "arrays" / f".{self.split}.{kind}.raw"
 
     def append(self, tokens: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> int:
-        """Append one window; returns its offset."""
+        """Append one window (or several back to back); returns its offset."""
         if not (len(tokens) == len(labels) == len(weights)):
             raise ValueError("tokens, labels and weights of a window must have equal length")
         offset = self.length
@@ -145,14 +160,11 @@ class SplitArrayWriter:
         return offset
 
     def close(self) -> None:
+        header = _npy_header(self.length)
+        if len(header) != self._header_size:
+            raise ValueError(f"array of {self.length} elements is too long for the reserved .npy header")
         for kind, handle in self._raw.items():
+            handle.seek(0)
+            handle.write(header)
             handle.close()
-            raw = self._raw_path(kind)
-            target = array_path(self.out_dir, self.split, kind)
-            with open(target, "wb") as out, open(raw, "rb") as source:
-                np.lib.format.write_array_header_1_0(
-                    out, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False, "shape": (self.length,)}
-                )
-                while block := source.read(1 << 24):
-                    out.write(block)
-            raw.unlink()
+            os.replace(self._raw_path(kind), array_path(self.out_dir, self.split, kind))

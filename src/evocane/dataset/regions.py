@@ -332,40 +332,73 @@ class RegionLabeler:
     each region are merged per record; ``labels`` ORs them into a uint8 array the size of the record.
     """
 
-    CHUNK_ROWS = 1 << 20
+
+    BLOCK_BYTES = 1 << 24  # BED text read per block
 
     def __init__(self, bed_path: str | Path | None, record_order: Sequence[str] | None = None):
         self.path = Path(bed_path) if bed_path is not None else None
         self.order = {name: i for i, name in enumerate(record_order)} if record_order is not None else None
         self._all: dict[str, list[tuple[int, np.ndarray]]] | None = None
-        self._blocks: Iterator[tuple[str, pd.DataFrame]] | None = None
-        self._pending: tuple[str, pd.DataFrame] | None = None
+        self._blocks: Iterator[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] | None = None
+        self._pending: tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._cached: tuple[str | None, list[tuple[int, np.ndarray]]] = (None, [])
         if self.path is not None and self.order is None:
-            self._all = {chrom: self._merge(part) for chrom, part in read_regions(self.path).groupby("chrom", sort=False)}
+            self._all = {
+                str(chrom): self._merge(part["start"].to_numpy(), part["end"].to_numpy(), part["region"].map(REGION_BITS).to_numpy(dtype=np.uint8))
+                for chrom, part in read_regions(self.path).groupby("chrom", sort=False)
+            }
 
     @staticmethod
-    def _merge(part: pd.DataFrame) -> list[tuple[int, np.ndarray]]:
-        entries = [(REGION_BITS[region], merge_intervals(rows[["start", "end"]].to_numpy())) for region, rows in part.groupby("region", sort=False)]
-        return sorted(entries, key=lambda entry: entry[0])
+    def _merge(starts: np.ndarray, ends: np.ndarray, bits: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        entries = []
+        for bit in np.unique(bits):
+            chosen = bits == bit
+            entries.append((int(bit), merge_intervals(np.column_stack([starts[chosen], ends[chosen]]))))
+        return entries
 
-    def _read_blocks(self) -> Iterator[tuple[str, pd.DataFrame]]:
-        """(record, its rows) in file order, read in chunks; a record may span chunks."""
+    def _read_blocks(self) -> Iterator[tuple[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """(record, (starts, ends, bits)) in file order, read in blocks by pyarrow's streaming CSV reader; a
+        record may span blocks."""
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
         assert self.path is not None
-        carry: tuple[str, pd.DataFrame] | None = None
-        reader = pd.read_csv(self.path, sep="\t", comment="#", header=None, names=BED_COLUMNS, usecols=["chrom", "start", "end", "region"],
-                             dtype={"chrom": str, "start": np.int64, "end": np.int64, "region": str}, chunksize=self.CHUNK_ROWS)  # fmt: skip
-        with reader:
-            for chunk in reader:
-                for chrom, part in chunk.groupby("chrom", sort=False):
-                    if carry is not None and carry[0] == chrom:
-                        carry = (chrom, pd.concat([carry[1], part]))
-                        continue
-                    if carry is not None:
-                        yield carry
-                    carry = (str(chrom), part)
+        with open(self.path, "rb") as probe:
+            compressed = probe.read(2) == b"\x1f\x8b"
+        with gzip.open(self.path, "rt") if compressed else open(self.path) as probe_text:
+            skip = 1 if probe_text.readline().startswith("#") else 0
+        codes = {name: bit for name, bit in REGION_BITS.items() if name in REGIONS}
+        carry: tuple[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] | None = None
+        stream = pa.input_stream(str(self.path), compression="gzip" if compressed else None)
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=BED_COLUMNS, skip_rows=skip, block_size=self.BLOCK_BYTES),
+            parse_options=pacsv.ParseOptions(delimiter="\t"),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=["chrom", "start", "end", "region"],
+                column_types={"chrom": pa.dictionary(pa.int32(), pa.string()), "start": pa.int64(), "end": pa.int64(),
+                              "region": pa.dictionary(pa.int32(), pa.string())},  # fmt: skip
+            ),
+        )
+        for batch in reader:
+            chrom_column, region_column = batch.column("chrom"), batch.column("region")
+            chrom_names = chrom_column.dictionary.to_pylist()
+            chrom_codes = chrom_column.indices.to_numpy()
+            region_bits = np.array([codes.get(name, 0) for name in region_column.dictionary.to_pylist()], dtype=np.uint8)
+            bits = region_bits[region_column.indices.to_numpy()] if len(region_bits) else np.zeros(0, np.uint8)
+            starts, ends = batch.column("start").to_numpy(), batch.column("end").to_numpy()
+            cuts = np.concatenate(([0], np.flatnonzero(chrom_codes[1:] != chrom_codes[:-1]) + 1, [len(chrom_codes)]))
+            for a, b in zip(cuts[:-1], cuts[1:]):
+                chrom = chrom_names[chrom_codes[a]]
+                piece = (starts[a:b], ends[a:b], bits[a:b])
+                if carry is not None and carry[0] == chrom:
+                    carry[1].append(piece)
+                    continue
+                if carry is not None:
+                    yield carry[0], tuple(np.concatenate(parts) for parts in zip(*carry[1]))  # type: ignore[misc]
+                carry = (chrom, [piece])
         if carry is not None:
-            yield carry
+            yield carry[0], tuple(np.concatenate(parts) for parts in zip(*carry[1]))  # type: ignore[misc]
 
     def _entries(self, record: str) -> list[tuple[int, np.ndarray]]:
         if self.path is None:
@@ -394,7 +427,7 @@ class RegionLabeler:
                 break
             self._pending = None
             if chrom == record:
-                entries = self._merge(part)
+                entries = self._merge(*part)
                 break
         self._cached = (record, entries)
         return entries
@@ -408,7 +441,32 @@ class RegionLabeler:
 
     def labels(self, record: str, length: int) -> np.ndarray:
         labels = np.zeros(length, dtype=np.uint8)
-        for bit, intervals in self._entries(record):
-            for start, end in intervals:
-                labels[start:end] |= bit
+        self.add_labels(record, labels)
         return labels
+
+    def add_labels(self, record: str, labels: np.ndarray, offset: int = 0) -> None:
+        """OR the region bits of record positions [offset, offset + len(labels)) into ``labels`` (uint8).
+
+        Vectorised sweep: the interval boundaries inside the span cut it into segments of constant label; each
+        segment's label comes from binary searches in the (merged, disjoint) intervals of every region, and the
+        segments are painted with one pass over the span."""
+        entries = self._entries(record)
+        if not entries:
+            return
+        end = offset + len(labels)
+        clipped = []
+        for bit, intervals in entries:
+            first = int(np.searchsorted(intervals[:, 1], offset, side="right"))
+            last = int(np.searchsorted(intervals[:, 0], end, side="left"))
+            if last > first:
+                clipped.append((bit, np.clip(intervals[first:last], offset, end) - offset))
+        if not clipped:
+            return
+        cuts = np.sort(np.concatenate([np.array([0, len(labels)], dtype=np.int64)] + [iv.ravel() for _, iv in clipped]))
+        cuts = cuts[np.concatenate(([True], cuts[1:] != cuts[:-1]))]
+        segment_starts = cuts[:-1]
+        values = np.zeros(len(segment_starts), dtype=np.uint8)
+        for bit, intervals in clipped:
+            inside = np.searchsorted(intervals[:, 0], segment_starts, side="right") > np.searchsorted(intervals[:, 1], segment_starts, side="right")
+            values[inside] |= bit
+        labels |= np.repeat(values, np.diff(cuts))

@@ -19,11 +19,15 @@ Peak memory is about four times the largest record plus one chunk of windows.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
+import queue
 import shutil
+import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,13 +51,13 @@ from evocane.dataset.arrays import (
 )
 from evocane.dataset.config import lineage_tag
 from evocane.dataset.leakage import ContainmentScorer, HashAccumulator, Hasher, leakage_bin_labels, leakage_bins
-from evocane.dataset.regions import RegionLabeler
+from evocane.dataset.regions import RegionLabeler, merge_intervals
 from evocane.dataset.splits import read_records
 from evocane.errors import EvocaneError
 
 log = logging.getLogger(__name__)
 
-CHUNK_BASES = 1 << 23  # bases gathered per chunk of windows (per array)
+SPAN_BASES = 1 << 23  # record bases processed at a time (tokens, labels, weights exist only for the span)
 FRACTION_COLUMNS = [f"{region}_fraction" for region in REGION_BITS]
 EXTRA_COLUMNS = ["annotated", "source", *FRACTION_COLUMNS, "leakage_containment", "leakage_hashes", "leakage_bin"]
 
@@ -77,6 +81,7 @@ IS_AMBIGUOUS = _lut({b"ACGTacgt": 0}, 1)
 WEIGHTS_KEEP = _lut({b"ACGT": WEIGHT_FULL, b"acgt": WEIGHT_SOFTMASKED}, WEIGHT_NONE)
 WEIGHTS_UPPER = _lut({b"ACGTacgt": WEIGHT_FULL}, WEIGHT_NONE)
 CASE_BITS = (IS_LOWER * REPEAT) | (IS_AMBIGUOUS * AMBIGUOUS)
+CASE_TABLE, WEIGHTS_KEEP_TABLE, WEIGHTS_UPPER_TABLE = CASE_BITS.tobytes(), WEIGHTS_KEEP.tobytes(), WEIGHTS_UPPER.tobytes()
 
 
 @dataclass(frozen=True)
@@ -90,18 +95,120 @@ class GenomeInput:
 
 
 def stream_records(fasta: str | Path) -> Iterator[tuple[str, bytes]]:
-    """(name, sequence) one record at a time, parsed by htslib (plain, gzip or BGZF)."""
-    import pysam
+    """(name, sequence) one record at a time from plain, gzip or BGZF FASTA.
 
-    with pysam.FastxFile(str(fasta)) as handle:
-        for entry in handle:
-            yield entry.name, entry.sequence.encode("ascii")
+    Compressed input is decompressed by a separate `bgzip -dc` process (multi-threaded, so it overlaps with the
+    caller's work on a second core) when bgzip is installed, else by Python's gzip. The text is parsed in 16 MB
+    chunks (newlines removed per chunk), so memory is about twice the current record.
+    """
+    path = Path(fasta)
+    if not path.exists():
+        raise EvocaneError(f"{path}: genome FASTA not found")
+    process = None
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    if compressed and shutil.which("bgzip"):
+        process = subprocess.Popen(["bgzip", "-dc", "-@", "2", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stream: Any = process.stdout
+    else:
+        stream = gzip.open(path, "rb") if compressed else open(path, "rb")
+    reader = _ChunkReader(stream)
+    try:
+        yield from _parse_fasta(reader, path)
+    finally:
+        reader.close()
+        stream.close()
+        if process is not None:
+            process.wait()
+    if process is not None and process.returncode != 0:
+        raise EvocaneError(f"{path}: decompression failed ({process.stderr.read().decode(errors='replace').strip()})")
+
+
+class _ChunkReader:
+    """Reads 16 MB chunks on a background thread (file reads release the GIL), up to 8 chunks ahead, so
+    decompression and I/O overlap with the caller's numpy work."""
+
+    CHUNK = 1 << 24
+
+    def __init__(self, stream: Any):
+        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream: Any) -> None:
+        try:
+            while not self.stopped.is_set():
+                chunk = stream.read(self.CHUNK)
+                self.queue.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # handed to the consumer
+            self.queue.put(error)
+
+    def read(self, size: int = -1) -> bytes:
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        if not item:
+            self.queue.put(item)  # stay at end of file
+        return item
+
+    def close(self) -> None:
+        self.stopped.set()
+        while self.thread.is_alive():
+            try:
+                self.queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+
+
+def _parse_fasta(stream: Any, path: Path) -> Iterator[tuple[str, bytes]]:
+    name: str | None = None
+    parts: list[bytes] = []
+    carry = b""
+    while True:
+        chunk = stream.read(1 << 24)
+        data = carry + chunk if carry else chunk
+        carry = b""
+        if not data:
+            break
+        position = 0
+        while True:
+            header = data.find(b">", position)
+            if header < 0:
+                parts.append(data[position:].replace(b"\n", b"").replace(b"\r", b""))
+                break
+            parts.append(data[position:header].replace(b"\n", b"").replace(b"\r", b""))
+            line_end = data.find(b"\n", header)
+            if line_end < 0:
+                if not chunk:
+                    line_end = len(data)
+                else:  # header continues in the next chunk
+                    carry = data[header:]
+                    break
+            if name is not None:
+                yield name, b"".join(parts)
+            elif b"".join(parts).strip():
+                raise EvocaneError(f"{path}: sequence before the first '>' header (not FASTA?)")
+            parts = []
+            header_text = data[header + 1 : line_end].decode(errors="replace").strip()
+            if not header_text:
+                raise EvocaneError(f"{path}: header without a record id")
+            name = header_text.split(None, 1)[0]
+            position = line_end + 1
+        if not chunk:
+            break
+    if name is not None:
+        yield name, b"".join(parts)
 
 
 # --- interval coverage -------------------------------------------------------------------------------------------------
 def runs(mask: np.ndarray) -> np.ndarray:
     """(n, 2) half-open intervals where a boolean array is True."""
-    edges = np.flatnonzero(np.diff(mask.view(np.int8), prepend=0, append=0))
+    padded = np.zeros(len(mask) + 2, dtype=np.bool_)
+    padded[1:-1] = mask
+    edges = np.flatnonzero(padded[1:] != padded[:-1])  # bool compare: 1 byte per base, no int64 temporaries
     return edges.reshape(-1, 2).astype(np.int64)
 
 
@@ -274,64 +381,78 @@ def _build_record(
     removed: dict[str, int],
     filtered: dict[str, int],
 ) -> tuple[pd.DataFrame | None, list[str]]:
+    """Windows of one record, processed in spans of at most SPAN_BASES (plus one window): tokens, labels and
+    weights exist only for the current span, so memory is the record's sequence plus a few span buffers."""
     warnings: list[str] = []
-    bases = np.frombuffer(sequence, dtype=np.uint8)
-    lower_runs, ambiguous_runs = record_runs(bases)
-    if _total(ambiguous_runs) == len(bases):
+    if sequence.count(b"N") + sequence.count(b"n") == len(sequence):
         warnings.append(f"{cultivar}:{record.name} is entirely N/ambiguous: no windows")
-    elif _total(lower_runs) == len(bases):
+    elif sequence.islower():
         warnings.append(f"{cultivar}:{record.name} is entirely soft-masked (every base is repeat-labelled)")
-
-    labels = labeler.labels(record.name, len(bases))
-    labels |= CASE_BITS[bases]
-    weights = (WEIGHTS_UPPER if softmask == "upper" else WEIGHTS_KEEP)[bases]
-    tokens = UPPER[bases] if softmask == "upper" else bases
-
     starts = planned["start"].to_numpy(dtype=np.int64)
     ends = starts + length
-    coverage = {name: covered(labeler.intervals(record.name, bit), starts, ends) for name, bit in REGION_BITS.items() if bit not in (REPEAT, AMBIGUOUS)}
-    coverage["repeat"] = covered(lower_runs, starts, ends)
-    coverage["ambiguous"] = covered(ambiguous_runs, starts, ends)
-    keep, too_many_n, too_repetitive = keep_mask(coverage["ambiguous"], coverage["repeat"], length, spec["windows"])
-    filtered["n_fraction"] += too_many_n
-    filtered["repeat_fraction"] += too_repetitive
-
     splits = planned["split"].to_numpy()
+    strands = planned["strand"].to_numpy()
+    keep = np.zeros(len(starts), dtype=bool)
+    offsets = np.zeros(len(starts), dtype=np.int64)
     containment = np.full(len(starts), np.nan)
     hashes = np.zeros(len(starts), dtype=np.int64)
-    if scorer is not None:
-        for i in np.flatnonzero(keep & (splits != "train")):
-            containment[i], hashes[i] = scorer.containment(sequence[starts[i] : ends[i]])
-        threshold = spec["leakage"]["remove_above"]
-        if threshold is not None:
-            too_close = keep & (splits != "train") & (containment > threshold)
-            for split in SPLITS:
-                removed[split] += int((too_close & (splits == split)).sum())
-            keep &= ~too_close
+    coverage = {name: np.zeros(len(starts), dtype=np.int64) for name in REGION_BITS}
+    total = len(tag) + length
+    weight_table = WEIGHTS_UPPER_TABLE if softmask == "upper" else WEIGHTS_KEEP_TABLE
+    groups = starts // SPAN_BASES
+    boundaries = np.flatnonzero(np.diff(groups)) + 1
+    for rows in np.split(np.arange(len(starts)), boundaries):
+        span_start, span_end = int(starts[rows].min()), int(ends[rows].max())
+        span = sequence[span_start:span_end]
+        labels = np.frombuffer(bytearray(span.translate(CASE_TABLE)), dtype=np.uint8)  # bytes.translate beats numpy LUTs
+        lower_runs, ambiguous_runs = case_runs(labels)
+        labeler.add_labels(record.name, labels, span_start)
+        weights = np.frombuffer(span.translate(weight_table), dtype=np.uint8)
+        tokens = np.frombuffer(span.upper() if softmask == "upper" else span, dtype=np.uint8)
+        local_starts, local_ends = starts[rows] - span_start, ends[rows] - span_start
+        for name, bit in REGION_BITS.items():
+            if bit not in (REPEAT, AMBIGUOUS):
+                coverage[name][rows] = covered(labeler.intervals(record.name, bit), starts[rows], ends[rows])
+        coverage["repeat"][rows] = covered(lower_runs, local_starts, local_ends)
+        coverage["ambiguous"][rows] = covered(ambiguous_runs, local_starts, local_ends)
+        span_keep, too_many_n, too_repetitive = keep_mask(coverage["ambiguous"][rows], coverage["repeat"][rows], length, spec["windows"])
+        filtered["n_fraction"] += too_many_n
+        filtered["repeat_fraction"] += too_repetitive
+        if scorer is not None:
+            for i in rows[span_keep & (splits[rows] != "train")]:
+                containment[i], hashes[i] = scorer.containment(sequence[starts[i] : ends[i]])
+            threshold = spec["leakage"]["remove_above"]
+            if threshold is not None:
+                too_close = span_keep & (splits[rows] != "train") & (containment[rows] > threshold)
+                for split in SPLITS:
+                    removed[split] += int((too_close & (splits[rows] == split)).sum())
+                span_keep &= ~too_close
+        keep[rows] = span_keep
+        views = [sliding_window_view(array, length) for array in (tokens, labels, weights)]
+        for split in SPLITS:
+            selected = rows[span_keep & (splits[rows] == split)]
+            if not len(selected):
+                continue
+            block_starts = starts[selected] - span_start
+            minus = strands[selected] == "-"
+            if not len(tag) and not minus.any() and np.array_equal(block_starts, block_starts[0] + length * np.arange(len(selected))):
+                # back-to-back windows: write straight from the span arrays, no copy
+                piece = slice(int(block_starts[0]), int(block_starts[0]) + length * len(selected))
+                offset = writers[split].append(tokens[piece], labels[piece], weights[piece])
+            else:
+                block_tokens, block_labels, block_weights = (view[block_starts] for view in views)
+                if minus.any():
+                    block_tokens[minus] = COMPLEMENT[block_tokens[minus, ::-1]]
+                    block_labels[minus] = block_labels[minus, ::-1]
+                    block_weights[minus] = block_weights[minus, ::-1]
+                if len(tag):
+                    block_tokens = np.concatenate([np.broadcast_to(tag, (len(selected), len(tag))), block_tokens], axis=1)
+                    block_labels = np.concatenate([np.zeros((len(selected), len(tag)), np.uint8), block_labels], axis=1)
+                    block_weights = np.concatenate([np.zeros((len(selected), len(tag)), np.uint8), block_weights], axis=1)
+                offset = writers[split].append(block_tokens.reshape(-1), block_labels.reshape(-1), block_weights.reshape(-1))
+            offsets[selected] = offset + np.arange(len(selected), dtype=np.int64) * total
     if not keep.any():
         return None, warnings
-
-    strands = planned["strand"].to_numpy()
-    offsets = np.zeros(len(starts), dtype=np.int64)
-    total = len(tag) + length
-    views = [sliding_window_view(array, length) for array in (tokens, labels, weights)]
-    chunk = max(1, CHUNK_BASES // length)
-    for split in SPLITS:
-        selected = np.flatnonzero(keep & (splits == split))
-        for first in range(0, len(selected), chunk):
-            rows = selected[first : first + chunk]
-            block_tokens, block_labels, block_weights = (view[starts[rows]] for view in views)
-            minus = strands[rows] == "-"
-            if minus.any():
-                block_tokens[minus] = COMPLEMENT[block_tokens[minus, ::-1]]
-                block_labels[minus] = block_labels[minus, ::-1]
-                block_weights[minus] = block_weights[minus, ::-1]
-            if len(tag):
-                block_tokens = np.concatenate([np.broadcast_to(tag, (len(rows), len(tag))), block_tokens], axis=1)
-                block_labels = np.concatenate([np.zeros((len(rows), len(tag)), np.uint8), block_labels], axis=1)
-                block_weights = np.concatenate([np.zeros((len(rows), len(tag)), np.uint8), block_weights], axis=1)
-            offset = writers[split].append(block_tokens.reshape(-1), block_labels.reshape(-1), block_weights.reshape(-1))
-            offsets[rows] = offset + np.arange(len(rows), dtype=np.int64) * total
 
     kept = np.flatnonzero(keep)
     table = pd.DataFrame({
@@ -354,9 +475,23 @@ def _total(intervals: np.ndarray) -> int:
     return int((intervals[:, 1] - intervals[:, 0]).sum())
 
 
-def record_runs(bases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def case_runs(case_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of soft-masked (REPEAT bit) and of ambiguous (AMBIGUOUS bit) bases from a record's CASE_BITS array,
+    found from the positions where the array changes (one pass over the record)."""
+    changes = np.flatnonzero(case_bits[1:] != case_bits[:-1]) + 1
+    starts = np.concatenate(([0], changes)).astype(np.int64)
+    ends = np.concatenate((changes, [len(case_bits)])).astype(np.int64)
+    values = case_bits[starts] if len(case_bits) else case_bits[:0]
+    out = []
+    for bit in (REPEAT, AMBIGUOUS):
+        selected = (values & bit) > 0
+        out.append(merge_intervals(np.column_stack([starts[selected], ends[selected]])))
+    return out[0], out[1]
+
+
+def record_runs(sequence: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Runs of soft-masked (lowercase) and of ambiguous (not A/C/G/T) bases of one record."""
-    return runs(IS_LOWER[bases].view(bool)), runs(IS_AMBIGUOUS[bases].view(bool))
+    return case_runs(np.frombuffer(sequence.translate(CASE_TABLE), dtype=np.uint8))
 
 
 def keep_mask(ambiguous: np.ndarray, repeat: np.ndarray, length: int, windows_spec: Mapping[str, Any]) -> tuple[np.ndarray, int, int]:
@@ -383,7 +518,7 @@ def sketch_training_windows(spec: Mapping[str, Any], plan: pd.DataFrame, genome:
         starts = by_record.get(name)
         if starts is None:
             continue
-        lower_runs, ambiguous_runs = record_runs(np.frombuffer(sequence, dtype=np.uint8))
+        lower_runs, ambiguous_runs = record_runs(sequence)
         ends = starts + length
         keep, _, _ = keep_mask(covered(ambiguous_runs, starts, ends), covered(lower_runs, starts, ends), length, spec["windows"])
         for start in starts[keep]:
