@@ -83,7 +83,7 @@ class HFEngine(Engine):
             network, tokenizer = hf_model.load_trainable_start(init_checkpoint, init_meta)
             start = {"init_checkpoint": str(init_checkpoint), "init_meta": (init_checkpoint / "evocane_checkpoint.json").read_text()}
         elif params.base_model:
-            network, tokenizer = hf_model.load_pretrained_dir(params.base_model)
+            network, tokenizer = hf_model.load_pretrained_dir(params.base_model, params.trust_remote_code)
             start = {"base_model": str(Path(params.base_model).resolve())}
         else:
             network, tokenizer = hf_model.build_model(params, params.seed), byte_tokenizer()

@@ -87,8 +87,9 @@ def apply_lora(model: torch.nn.Module, lora: LoraParams) -> torch.nn.Module:
     return get_peft_model(model, config)
 
 
-def load_pretrained_dir(path: str | Path) -> tuple[torch.nn.Module, Any]:
-    """Any local Hugging Face causal-LM directory: the model (fp32) and its tokenizer."""
+def load_pretrained_dir(path: str | Path, trust_remote_code: bool = False) -> tuple[torch.nn.Module, Any]:
+    """Any local Hugging Face causal-LM directory: the model (fp32) and its tokenizer. ``trust_remote_code`` runs
+    the modelling/tokenizer code shipped in that directory (HyenaDNA-style models need it); never from the network."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
@@ -97,8 +98,10 @@ def load_pretrained_dir(path: str | Path) -> tuple[torch.nn.Module, Any]:
     if not (path / "config.json").exists():
         raise EvocaneError(f"{path}: not a Hugging Face model directory (no config.json)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, dtype=torch.float32, trust_remote_code=trust_remote_code
+        )
     except (OSError, ValueError) as error:
         raise EvocaneError(f"{path}: cannot load as AutoModelForCausalLM + AutoTokenizer: {error}") from None
     return model, tokenizer
@@ -137,14 +140,14 @@ def load_checkpoint(checkpoint: str | Path, params: HFParams, hf_meta: dict[str,
     checkpoint = Path(checkpoint)
     kind = hf_meta.get("kind")
     if kind == "full":
-        model, tokenizer = load_pretrained_dir(checkpoint / "model")
+        model, tokenizer = load_pretrained_dir(checkpoint / "model", params.trust_remote_code)
     elif kind == "lora":
         from peft import PeftModel
 
-        base, tokenizer = load_base(checkpoint, hf_meta["base"])
+        base, tokenizer = load_base(checkpoint, hf_meta["base"], params.trust_remote_code)
         model = PeftModel.from_pretrained(base, checkpoint / "adapter", is_trainable=False)
     elif kind == "reference":
-        model, tokenizer = load_base(checkpoint, hf_meta["base"])
+        model, tokenizer = load_base(checkpoint, hf_meta["base"], params.trust_remote_code)
     else:
         raise EvocaneError(f"{checkpoint}: unknown hf checkpoint kind '{kind}'")
     device = resolve_device(params.device)
@@ -155,14 +158,14 @@ def load_checkpoint(checkpoint: str | Path, params: HFParams, hf_meta: dict[str,
     )  # fmt: skip
 
 
-def load_base(checkpoint: Path, base: str) -> tuple[torch.nn.Module, Any]:
+def load_base(checkpoint: Path, base: str, trust_remote_code: bool = False) -> tuple[torch.nn.Module, Any]:
     """The full model a LoRA or reference checkpoint builds on: another hf checkpoint (LoRA merged) or a model dir."""
     from evocane.engines.base import CHECKPOINT_META, read_checkpoint_meta
 
     base_path = resolve_relative(checkpoint, base)
     if (base_path / CHECKPOINT_META).exists():
         return load_trainable_start(base_path, read_checkpoint_meta(base_path))
-    return load_pretrained_dir(base_path)
+    return load_pretrained_dir(base_path, trust_remote_code)
 
 
 def load_trainable_start(checkpoint: Path, meta: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
@@ -171,14 +174,15 @@ def load_trainable_start(checkpoint: Path, meta: dict[str, Any]) -> tuple[torch.
         raise EvocaneError(f"{checkpoint}: an hf model can only start from an hf checkpoint (this one is engine '{meta.get('engine')}')")
     hf_meta = meta.get(HF_META_KEY) or {}
     kind = hf_meta.get("kind")
+    trust = bool((meta.get("params") or {}).get("trust_remote_code", False))
     if kind == "full":
-        return load_pretrained_dir(checkpoint / "model")
+        return load_pretrained_dir(checkpoint / "model", trust)
     if kind == "reference":
-        return load_base(checkpoint, hf_meta["base"])
+        return load_base(checkpoint, hf_meta["base"], trust)
     if kind == "lora":
         from peft import PeftModel
 
-        base, tokenizer = load_base(checkpoint, hf_meta["base"])
+        base, tokenizer = load_base(checkpoint, hf_meta["base"], trust)
         return PeftModel.from_pretrained(base, checkpoint / "adapter").merge_and_unload(), tokenizer
     raise EvocaneError(f"{checkpoint}: unknown hf checkpoint kind '{kind}'")
 

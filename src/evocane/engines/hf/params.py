@@ -35,6 +35,7 @@ class HFParams:
     dropout: float = 0.0  # attention dropout
     # any local AutoModelForCausalLM directory to start from instead of a fresh model (zero-shot when steps is 0)
     base_model: str | None = None
+    trust_remote_code: bool = False  # run modelling code shipped inside base_model (local files only)
     # optimisation (steps 0 = no training: a random-init baseline, or a zero-shot base_model)
     steps: int = 300
     batch_size: int = 8
