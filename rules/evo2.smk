@@ -52,6 +52,7 @@ rule evo2_train:
     output:
         directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
     params:
+        config=CONFIG_ARGS,
         dataset=dataset_dir,
         spec=model_spec,
     log:
@@ -67,7 +68,7 @@ rule evo2_train:
         model=EVO2_MODEL_PATTERN,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane train --config {CONFIG_ARGS} --model {wildcards.model} --dataset {params.dataset:q} "
+        "evocane train --config {params.config} --model {wildcards.model} --dataset {params.dataset:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
@@ -105,6 +106,7 @@ rule evo2_generate:
     output:
         f"{RESULTS}/generation/{{model}}/{{variant}}/generated.fa",
     params:
+        config=CONFIG_ARGS,
         sampling=config["evaluation"]["generation"]["sampling"],
     log:
         "logs/generate/{model}/{variant}.log",
@@ -119,7 +121,7 @@ rule evo2_generate:
         model=EVO2_MODEL_PATTERN,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane generate --config {CONFIG_ARGS} --checkpoint {input.checkpoint:q} --prompts {input.prompts:q} "
+        "evocane generate --config {params.config} --checkpoint {input.checkpoint:q} --prompts {input.prompts:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
