@@ -561,6 +561,39 @@ def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(block3[0], expected, rtol=1e-4, atol=1e-4)
 
 
+def test_engine_scores_real_weights_from_a_local_file(shim: None, dataset: Path, tmp_path: Path) -> None:
+    """The path real checkpoints take (no random init): a vortex config file + an Arc-layout .pt found through
+    params.weights, loaded by vortex's load_checkpoint; scores equal a direct forward of the saved model."""
+    import yaml
+
+    from evocane.engines.base import ModelConfig
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.predictions import PredictionReader, base_codes, observed_base_scores
+
+    config = configs.resolve_config("tiny").config
+    source = tiny_model(seed=21)
+    ckpt.export_arc_checkpoint(source, config, tmp_path / "weights" / "tiny.pt")
+    (tmp_path / "tiny.yml").write_text(yaml.safe_dump(config))
+    params = {"base_model": str(tmp_path / "tiny.yml"), "weights": str(tmp_path / "weights" / "tiny.pt"), "device": "cpu",
+              "context": 4096, "batch_tokens": 4096}  # fmt: skip
+    engine = Evo2Engine()
+    reference = engine.train(dataset, ModelConfig("evo2_local", "evo2", params), tmp_path / "ref")
+    assert json.loads((reference / "evocane_checkpoint.json").read_text())["evo2"]["weights"] == str(tmp_path / "weights" / "tiny.pt")
+    engine.score(reference, dataset, "validation", tmp_path / "pred")
+    from evocane.dataset.arrays import DatasetReader
+
+    reader = DatasetReader(dataset)
+    row = reader.split_windows("validation").iloc[0]
+    window_tokens, _, codes = reader.arrays("validation").window(int(row["offset"]), int(row["length"]))
+    observed = base_codes(window_tokens).copy()
+    observed[codes == 0] = -1
+    expected, _ = observed_base_scores(direct_probabilities(source, tokens.model_inputs(window_tokens, True)), observed)
+    np.testing.assert_allclose(PredictionReader(tmp_path / "pred").window(str(row["window_id"])), expected, atol=2e-2, rtol=2e-3)
+    with pytest.raises(EvocaneError, match="not found"):
+        engine.train(dataset, ModelConfig("evo2_missing", "evo2", {**params, "weights": str(tmp_path / "nope.pt")}), tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()
+
+
 def test_evo2_embed_command(dataset: Path, tmp_path: Path) -> None:
     import evocane.engines.evo2.cli  # noqa: F401 - registers evo2-embed
     from evocane.cli import main
