@@ -60,6 +60,8 @@ class HFEngine(Engine):
         device = hf_model.resolve_device(params.device)
         precision = hf_model.resolve_precision(params.precision, device)
         hf_meta: dict[str, Any] = {"precision": precision, "device": str(device)}
+        if params.lora is not None and init_checkpoint is None and not params.base_model:
+            raise EvocaneError(f"model '{model.name}': LoRA adapts existing weights; give an init_checkpoint or params.base_model")
         if init_checkpoint is not None:
             init_checkpoint = Path(init_checkpoint)
             init_meta = read_checkpoint_meta(init_checkpoint)
@@ -89,8 +91,6 @@ class HFEngine(Engine):
             network, tokenizer = hf_model.build_model(params, params.seed), byte_tokenizer()
             start = {"random_init_seed": params.seed}
 
-        if params.lora is not None and init_checkpoint is None and not params.base_model:
-            raise EvocaneError(f"model '{model.name}': LoRA adapts existing weights; give an init_checkpoint or params.base_model")
         state = None
         if params.steps > 0:
             if params.lora is not None:
