@@ -55,7 +55,8 @@ def timed(command: list[str], log: Path) -> dict[str, float]:
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed, see {log}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) / 1024
-    return {"seconds": round(wall, 2), "peak_rss_mb": round(rss, 1)}
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", text).group(1)) for kind in ("User", "System"))
+    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mb": round(rss, 1)}
 
 
 def make_genome(out: Path, records: int, record_mb: int, annotate_every: int) -> dict[str, object]:
@@ -104,7 +105,7 @@ def make_genome(out: Path, records: int, record_mb: int, annotate_every: int) ->
     })  # fmt: skip
     table.to_csv(out / "records.tsv", sep="\t", index=False)
     return {"records": len(names), "record_mb": record_mb, "bases": len(names) * record_length, "region_rows": region_rows,
-            "genes_per_mb": round(regions["source_id"][regions["region"] == "cds"].nunique() / (len(tair) / 1e6) / annotate_every, 1)}  # fmt: skip
+            "coding_transcripts_per_mb": round(regions["source_id"][regions["region"] == "cds"].nunique() / (len(tair) / 1e6) / annotate_every, 1)}  # fmt: skip
 
 
 BUILD = """
@@ -122,7 +123,7 @@ genome = Path({genome!r})
 out = Path({out!r})
 plan = make_plan(spec, {{"bench": genome / "records.tsv"}}, {{}}, {{}})
 write_plan(plan, spec, out)
-build_dataset(spec, pd.read_parquet(out / "plan.parquet"), {{"bench": GenomeInput("bench", genome / "genome.fa.gz", genome / "records.tsv", genome / "regions.bed.gz")}}, out)
+build_dataset(spec, out / "plan.parquet", {{"bench": GenomeInput("bench", genome / "genome.fa.gz", genome / "records.tsv", genome / "regions.bed.gz")}}, out)
 """
 
 
@@ -173,26 +174,34 @@ def main() -> None:
     parser.add_argument("--annotate-every", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "datasets")
     parser.add_argument("--keep", action="store_true", help="keep the generated genomes")
+    parser.add_argument("--reuse", action="store_true", help="reuse genomes kept by an earlier --keep run")
     args = parser.parse_args()
-    records = max(4, int(round(args.gb * 1000 / args.record_mb)))
+    records = max(8, int(round(args.gb * 1000 / args.record_mb)))
+    quarter_records = max(4, records // 4)
     big, small = args.out / "genome_full", args.out / "genome_quarter"
     results: dict[str, object] = {"machine": f"{platform.processor() or platform.machine()}, {subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores",
                                   "date": time.strftime("%Y-%m-%d")}  # fmt: skip
     start = time.perf_counter()
-    results["genome"] = make_genome(big, records, args.record_mb, args.annotate_every)
-    results["genome_quarter"] = make_genome(small, records // 4, args.record_mb, args.annotate_every)
+    for key, folder, count in (("genome", big, records), ("genome_quarter", small, quarter_records)):
+        saved = folder / "genome.json"
+        if args.reuse and saved.exists():
+            results[key] = json.loads(saved.read_text())
+        else:
+            results[key] = make_genome(folder, count, args.record_mb, args.annotate_every)
+            saved.write_text(json.dumps(results[key]))
     results["generation_seconds"] = round(time.perf_counter() - start, 1)
     results["genome_gz_bytes"] = (big / "genome.fa.gz").stat().st_size
     runs = []
     for window in args.windows:
         build = run_build(big, args.out / f"build_{window}", window, records, args.out / f"build_{window}.log")
         seqkit = run_seqkit(big, args.out / f"seqkit_{window}.fa", window, args.out / f"seqkit_{window}.log")
-        quarter = run_build(small, args.out / f"build_quarter_{window}", window, records // 4, args.out / f"build_quarter_{window}.log")
+        quarter = run_build(small, args.out / f"build_quarter_{window}", window, quarter_records, args.out / f"build_quarter_{window}.log")
         bases = results["genome"]["bases"]  # type: ignore[index]
         runs.append({
             "window": window, "build": build, "seqkit": seqkit, "build_quarter_genome": quarter,
             "build_mb_per_s": round(bases / build["seconds"] / 1e6, 1), "seqkit_mb_per_s": round(bases / seqkit["seconds"] / 1e6, 1),
             "throughput_ratio": round(seqkit["seconds"] / build["seconds"], 2),
+            "cpu_ratio": round(seqkit["cpu_seconds"] / build["cpu_seconds"], 2),
         })  # fmt: skip
         shutil.rmtree(args.out / f"build_{window}", ignore_errors=True)
         shutil.rmtree(args.out / f"build_quarter_{window}", ignore_errors=True)
@@ -204,12 +213,13 @@ def main() -> None:
         shutil.rmtree(small)
     genome = results["genome"]
     print(f"genome: {genome['records']} x {genome['record_mb']} Mb = {genome['bases'] / 1e9:.2f} Gb, {genome['region_rows']} region rows "
-          f"(~{genome['genes_per_mb']} genes/Mb); quarter genome: {results['genome_quarter']['bases'] / 1e9:.2f} Gb")  # fmt: skip
-    print("| window | evocane build s (Mb/s) | seqkit sliding s (Mb/s) | build/seqkit throughput | build peak RSS full / quarter genome |")
-    print("|---|---|---|---|---|")
+          f"(~{genome['coding_transcripts_per_mb']} coding transcripts/Mb); quarter genome: {results['genome_quarter']['bases'] / 1e9:.2f} Gb")  # fmt: skip
+    print("| window | evocane build wall s (Mb/s), CPU s | seqkit sliding wall s (Mb/s), CPU s | throughput ratio wall / CPU | build peak RSS full / quarter genome | seqkit peak RSS |")
+    print("|---|---|---|---|---|---|")
     for run in runs:
-        print(f"| {run['window']} | {run['build']['seconds']} ({run['build_mb_per_s']}) | {run['seqkit']['seconds']} ({run['seqkit_mb_per_s']}) | "
-              f"{run['throughput_ratio']} | {run['build']['peak_rss_mb']:.0f} MB / {run['build_quarter_genome']['peak_rss_mb']:.0f} MB |")  # fmt: skip
+        build, seqkit = run["build"], run["seqkit"]
+        print(f"| {run['window']} | {build['seconds']} ({run['build_mb_per_s']}), {build['cpu_seconds']} | {seqkit['seconds']} ({run['seqkit_mb_per_s']}), {seqkit['cpu_seconds']} | "
+              f"{run['throughput_ratio']} / {run['cpu_ratio']} | {build['peak_rss_mb']:.0f} MB / {run['build_quarter_genome']['peak_rss_mb']:.0f} MB | {seqkit['peak_rss_mb']:.0f} MB |")  # fmt: skip
     print(f"training sketch (k=21, scaled 100, 8 kb windows): {results['sketch']['mb_per_s']} Mb/s on one core")
 
 

@@ -122,7 +122,8 @@ def render_card(
         parts.append(_table(records[["cultivar", "record", "length", "homology_groups", "split", "reason", "segments"]]))
     block = split_manifest.get("validation_block")
     if block:
-        rows = [{"record": key, **value} for key, value in block["records"].items()]
+        columns = ["record", "placement", "start", "end", "aligned_to", "shared_kmers"]
+        rows = [{column: ({"record": key, **value}).get(column) for column in columns} for key, value in block["records"].items()]
         parts.append(
             f"<p>Validation block: {block['fraction']:g} of each training record, the first record of each homology "
             f"group at relative position {block['center']:g}; placement of the others: {block['align']}; "

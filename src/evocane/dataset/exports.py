@@ -22,7 +22,7 @@ import numpy as np
 import pysam
 import yaml
 
-from evocane.atomic import atomic_path, atomic_paths
+from evocane.atomic import atomic_paths
 from evocane.dataset.arrays import SPLITS, DatasetReader
 from evocane.dataset.config import LINEAGE_RANKS
 from evocane.errors import EvocaneError
@@ -138,7 +138,3 @@ def write_bionemo(
         )
     return paths
 
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as temp:
-        temp.write_text(text)

@@ -438,6 +438,53 @@ def split_bed(plan: Plan, split: str, strategy: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["chrom", "start", "end", "name", "score", "strand"])
 
 
+def write_plan_table(windows: pd.DataFrame, path: str | Path) -> None:
+    """The plan as parquet with one row group per (cultivar, record), so steps read one record's windows at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(windows[PLAN_COLUMNS].reset_index(drop=True), preserve_index=False)
+    keys = list(zip(windows["cultivar"], windows["chrom"]))
+    with pq.ParquetWriter(str(path), table.schema) as writer:
+        if not keys:
+            writer.write_table(table)
+        first = 0
+        for i in range(1, len(keys) + 1):
+            if i == len(keys) or keys[i] != keys[first]:
+                writer.write_table(table.slice(first, i - first), row_group_size=i - first)
+                first = i
+
+
+class PlanReader:
+    """One record's planned windows at a time from plan.parquet (row groups per record)."""
+
+    def __init__(self, path: str | Path):
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        if not self.path.exists():
+            raise EvocaneError(f"{self.path}: plan not found (run the plan step first)")
+        self.file = pq.ParquetFile(str(self.path))
+        self.rows = self.file.metadata.num_rows
+        self.groups: dict[tuple[str, str], list[int]] = {}
+        for i in range(self.file.num_row_groups):
+            if self.file.metadata.row_group(i).num_rows == 0:
+                continue
+            first = self.file.read_row_group(i, columns=["cultivar", "chrom"]).slice(0, 1).to_pylist()[0]
+            self.groups.setdefault((first["cultivar"], first["chrom"]), []).append(i)
+
+    def records(self, cultivar: str) -> list[str]:
+        return [chrom for c, chrom in self.groups if c == cultivar]
+
+    def windows(self, cultivar: str, record: str) -> pd.DataFrame:
+        import pyarrow as pa
+
+        groups = self.groups.get((cultivar, record), [])
+        if not groups:
+            return pd.DataFrame(columns=PLAN_COLUMNS)
+        return pa.concat_tables([self.file.read_row_group(i) for i in groups]).to_pandas()
+
+
 def write_plan(plan: Plan, spec: Mapping[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """plan.parquet, splits/{split}.bed and splits/manifest.json, all or none."""
     out_dir = Path(out_dir)
@@ -457,7 +504,7 @@ def write_plan(plan: Plan, spec: Mapping[str, Any], out_dir: str | Path) -> dict
         "warnings": plan.warnings,
     }
     with atomic_paths(*paths) as temps:
-        plan.windows.to_parquet(temps[0], index=False)
+        write_plan_table(plan.windows, temps[0])
         temps[1].write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         for split, temp in zip(SPLITS, temps[2:]):
             split_bed(plan, split, spec["split"]["strategy"]).to_csv(temp, sep="\t", header=False, index=False, lineterminator="\n")

@@ -131,7 +131,7 @@ def sketch_step(spec: Mapping[str, Any], cultivar: str, genome_dir: str | Path, 
     from evocane.dataset.leakage import save_sketch
     from evocane.dataset.windows import sketch_training_windows
 
-    hashes = sketch_training_windows(spec, pd.read_parquet(plan), _genome_input(cultivar, genome_dir, None))
+    hashes = sketch_training_windows(spec, plan, _genome_input(cultivar, genome_dir, None))
     save_sketch(hashes, out)
     log.info("%s/%s: %d sketched training k-mers", spec["name"], cultivar, len(hashes))
 
@@ -149,7 +149,7 @@ def build_step(
 
     genomes = {c: _genome_input(c, genome_dirs[c], regions.get(c)) for c in spec["cultivars"]}
     train_hashes = union([load_sketch(path) for path in sketches]) if spec["leakage"]["enabled"] else None
-    manifest = build_dataset(spec, pd.read_parquet(plan), genomes, out_dir, train_hashes)
+    manifest = build_dataset(spec, plan, genomes, out_dir, train_hashes)
     log.info("%s: %s", spec["name"], {split: manifest["splits"][split]["windows"] for split in SPLITS})
     for warning in manifest["warnings"]:
         log.warning("%s: %s", spec["name"], warning)

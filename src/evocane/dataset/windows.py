@@ -1,20 +1,22 @@
 """Build a dataset variant: window + label + tokenise in one streaming pass per cultivar genome.
 
-The build follows a plan (``evocane.dataset.splits``) exactly; it makes no random choice. Per record (the only
-thing held in memory besides one chunk of windows) it builds three record-sized uint8 arrays:
+The build follows a plan (``evocane.dataset.splits``) exactly; it makes no random choice. Genomes are read one
+record at a time (``stream_records``: `bgzip -dc` in a separate process, 16 MB chunks read ahead on a thread), and
+each record's windows are processed in spans of at most ``SPAN_BASES`` (8 Mb), for which three uint8 arrays exist:
 
 - tokens: the bases as ASCII (Evo 2 byte vocabulary); upper-cased when ``softmask: upper``;
-- labels: region bits from the regions BED, OR the repeat bit on lowercase bases and the ambiguous bit on
-  anything but A/C/G/T;
+- labels: the repeat bit on lowercase bases and the ambiguous bit on anything but A/C/G/T (one ``bytes.translate``),
+  OR the region bits painted from the regions BED (streamed in step with the genome);
 - weights: loss codes (0 for N/IUPAC, 1 for soft-masked bases unless ``softmask: upper``, 2 otherwise).
 
-Windows are gathered from these arrays in chunks (a strided view indexed by the window starts), reverse-
-complemented where the plan says ``-``, optionally prefixed with the lineage tag (label 0, weight 0), and
-appended to one SplitArrayWriter per split. Per-window composition (fraction of each region bit, N and repeat
-fractions) is computed from interval coverage, not by scanning the windows, so it costs O(windows x log runs).
+Back-to-back windows are written straight from the span arrays; others are gathered (a strided view indexed by
+the window starts), reverse-complemented where the plan says ``-``, prefixed with the lineage tag (label 0,
+weight 0) if asked, and appended to one SplitArrayWriter per split. Per-window composition (fraction of each region
+bit, N and repeat fractions) comes from interval coverage (binary searches), not from scanning the windows.
 Windows above ``max_n_fraction`` (or ``max_repeat_fraction`` with ``softmask: drop``) are dropped; validation and
 test windows get their k-mer containment in the training set and are dropped above ``leakage.remove_above``.
-Peak memory is about four times the largest record plus one chunk of windows.
+Peak memory: the current record about twice (while it is assembled from the reader's chunks) plus the span
+buffers and the window table (~150 B per window).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from evocane.dataset.arrays import (
 from evocane.dataset.config import lineage_tag
 from evocane.dataset.leakage import ContainmentScorer, HashAccumulator, Hasher, leakage_bin_labels, leakage_bins
 from evocane.dataset.regions import RegionLabeler, merge_intervals
-from evocane.dataset.splits import read_records
+from evocane.dataset.splits import PlanReader, read_records
 from evocane.errors import EvocaneError
 
 log = logging.getLogger(__name__)
@@ -251,26 +253,70 @@ class _Staging:
 
 def build_dataset(
     spec: Mapping[str, Any],
-    plan: pd.DataFrame,
+    plan: str | Path,
     genomes: Mapping[str, GenomeInput],
     out_dir: str | Path,
     train_hashes: np.ndarray | None = None,
     extra_manifest: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write windows.parquet, arrays/{split}.{tokens,labels,weights}.npy and manifest.json into ``out_dir``."""
+    """Write windows.parquet, arrays/{split}.{tokens,labels,weights}.npy and manifest.json into ``out_dir``,
+    following the plan file (plan.parquet)."""
     out_dir = Path(out_dir)
     staging = _Staging(out_dir)
     try:
-        summary = _build(spec, plan, genomes, staging.path, train_hashes, extra_manifest or {})
+        summary = _build(spec, PlanReader(plan), genomes, staging.path, train_hashes, extra_manifest or {})
         staging.commit(["arrays", "windows.parquet", "manifest.json"])
     finally:
         staging.cleanup()
     return summary
 
 
+class _WindowTable:
+    """The window table written as records are processed: one parquet part per split (rows arrive in offset
+    order within a split), joined into windows.parquet at the end one row group at a time. Memory: one record's
+    rows."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.directory.mkdir()
+        self.writers: dict[str, Any] = {}
+        self.schema: Any = None
+        self.counts = {split: {"windows": 0, "tokens": 0} for split in SPLITS}
+
+    def add(self, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        self.schema = self.schema or table.schema
+        table = table.cast(self.schema)
+        splits = np.asarray(table.column("split").to_numpy(zero_copy_only=False))
+        lengths = table.column("length").to_numpy()
+        for split in SPLITS:
+            chosen = np.flatnonzero(splits == split)
+            if not len(chosen):
+                continue
+            if split not in self.writers:
+                self.writers[split] = pq.ParquetWriter(str(self.directory / f"{split}.parquet"), self.schema)
+            self.writers[split].write_table(table.take(chosen))
+            self.counts[split]["windows"] += len(chosen)
+            self.counts[split]["tokens"] += int(lengths[chosen].sum())
+
+    def finish(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        for writer in self.writers.values():
+            writer.close()
+        with pq.ParquetWriter(str(path), self.schema) as out:
+            for split in SPLITS:
+                if split in self.writers:
+                    part = pq.ParquetFile(str(self.directory / f"{split}.parquet"))
+                    for i in range(part.num_row_groups):
+                        out.write_table(part.read_row_group(i))
+        shutil.rmtree(self.directory)
+
+
 def _build(
     spec: Mapping[str, Any],
-    plan: pd.DataFrame,
+    plan: PlanReader,
     genomes: Mapping[str, GenomeInput],
     out_dir: Path,
     train_hashes: np.ndarray | None,
@@ -286,37 +332,38 @@ def _build(
         scorer = ContainmentScorer(train_hashes, leakage["ksize"], leakage["scaled"])
     bin_edges = list(leakage["bins"])
     writers = {split: SplitArrayWriter(out_dir, split) for split in SPLITS}
-    parts: list[pd.DataFrame] = []
+    table = _WindowTable(out_dir / ".table")
     warnings: list[str] = []
     removed = {split: 0 for split in SPLITS}
     filtered = {"n_fraction": 0, "repeat_fraction": 0}
-    progress = tqdm(total=len(plan), unit=" windows", desc=f"build {spec['name']}", mininterval=2.0)
+    progress = tqdm(total=plan.rows, unit=" windows", desc=f"build {spec['name']}", mininterval=2.0)
     try:
         for cultivar in spec["cultivars"]:
-            mine = plan[plan["cultivar"] == cultivar]
-            if mine.empty:
+            planned_records = set(plan.records(cultivar))
+            if not planned_records:
                 continue
             genome = genomes[cultivar]
             records = {r.name: r for r in read_records(genome.records_tsv, cultivar)}
             labeler = RegionLabeler(genome.regions_bed, list(records))
             tag = np.frombuffer(lineage_tag(spec["lineage"][cultivar]).encode(), dtype=np.uint8) if windows_spec["lineage_tag"] else np.empty(0, np.uint8)
-            by_record = {name: part for name, part in mine.groupby("chrom", sort=False)}
             seen = set()
             for name, sequence in stream_records(genome.fasta):
-                if name not in by_record:
+                if name not in planned_records:
                     continue
                 seen.add(name)
                 record = records[name]
                 if len(sequence) != record.length:
                     raise EvocaneError(f"{genome.fasta}: record '{name}' has {len(sequence)} bases, records.tsv says {record.length}")
+                planned = plan.windows(cultivar, name)
                 part, record_warnings = _build_record(
-                    spec, cultivar, record, sequence, by_record[name], labeler, tag, writers, scorer, softmask, length, removed, filtered
+                    spec, cultivar, record, sequence, planned, labeler, tag, writers, scorer, softmask, length, removed, filtered
                 )
                 warnings.extend(record_warnings)
                 if part is not None:
-                    parts.append(part)
-                progress.update(len(by_record[name]))
-            missing = sorted(set(by_record) - seen)
+                    part["leakage_bin"] = leakage_bins(part["leakage_containment"], part["split"], bin_edges)
+                    table.add(_arrow_table(part))
+                progress.update(len(planned))
+            missing = sorted(planned_records - seen)
             if missing:
                 raise EvocaneError(f"{genome.fasta}: planned records {', '.join(missing)} are not in the genome (re-run the plan)")
     finally:
@@ -324,40 +371,43 @@ def _build(
         for writer in writers.values():
             writer.close()
 
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=WINDOW_COLUMNS + EXTRA_COLUMNS)
     for split in SPLITS:
-        if not (table["split"] == split).any():
+        if not table.counts[split]["windows"]:
             raise EvocaneError(
                 f"dataset variant '{spec['name']}': the {split} split is empty after filtering "
                 f"(windows dropped for N: {filtered['n_fraction']}, for repeats: {filtered['repeat_fraction']}, "
                 f"for leakage: {removed[split]})"
             )
-    table["split"] = pd.Categorical(table["split"], categories=list(SPLITS))
-    table = table.sort_values(["split", "offset"], kind="stable").reset_index(drop=True)
-    table["split"] = table["split"].astype(str)
-    table["leakage_bin"] = leakage_bins(table["leakage_containment"].to_numpy(), table["split"].to_numpy(), bin_edges)
-    table = table[WINDOW_COLUMNS + EXTRA_COLUMNS]
-    table.to_parquet(out_dir / "windows.parquet", index=False)
-
+    table.finish(out_dir / "windows.parquet")
     manifest = {
         "variant": spec["name"],
         "spec": spec,
-        "window_columns": list(table.columns),
+        "window_columns": WINDOW_COLUMNS + EXTRA_COLUMNS,
         "leakage_bins": leakage_bin_labels(bin_edges),
-        "splits": {
-            split: {
-                "windows": int((table["split"] == split).sum()),
-                "tokens": int(table.loc[table["split"] == split, "length"].sum()),
-                "removed_for_leakage": removed[split],
-            }
-            for split in SPLITS
-        },
+        "splits": {split: {**table.counts[split], "removed_for_leakage": removed[split]} for split in SPLITS},
         "dropped_windows": filtered,
         "warnings": warnings,
         **extra_manifest,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n")
     return manifest
+
+
+def _arrow_table(columns: Mapping[str, Any]) -> Any:
+    """One record's window rows as an Arrow table with fixed column types (strings, int64, bool, float64)."""
+    import pyarrow as pa
+
+    types = {"annotated": pa.bool_(), "leakage_hashes": pa.int64(), **{c: pa.int64() for c in ("start", "end", "offset", "length", "prefix_length")}}
+    floats = {f"{region}_fraction" for region in REGION_BITS} | {"leakage_containment"}
+    rows = len(columns["window_id"])
+    arrays = {}
+    for name in WINDOW_COLUMNS + EXTRA_COLUMNS:
+        value = columns[name]
+        if np.ndim(value) == 0:
+            value = np.full(rows, value, dtype=object if isinstance(value, str) else None)
+        kind = types.get(name, pa.float64() if name in floats else pa.string())
+        arrays[name] = pa.array(value, type=kind)
+    return pa.table(arrays)
 
 
 def _json_default(value: Any) -> Any:
@@ -380,7 +430,7 @@ def _build_record(
     length: int,
     removed: dict[str, int],
     filtered: dict[str, int],
-) -> tuple[pd.DataFrame | None, list[str]]:
+) -> tuple[dict[str, Any] | None, list[str]]:
     """Windows of one record, processed in spans of at most SPAN_BASES (plus one window): tokens, labels and
     weights exist only for the current span, so memory is the record's sequence plus a few span buffers."""
     warnings: list[str] = []
@@ -455,7 +505,7 @@ def _build_record(
         return None, warnings
 
     kept = np.flatnonzero(keep)
-    table = pd.DataFrame({
+    columns: dict[str, Any] = {
         "window_id": [f"{cultivar}:{record.name}:{s}-{e}:{strand}" for s, e, strand in zip(starts[kept], ends[kept], strands[kept])],
         "cultivar": cultivar, "chrom": record.name, "start": starts[kept], "end": ends[kept], "strand": strands[kept],
         "split": splits[kept],
@@ -463,12 +513,11 @@ def _build_record(
         "homology_group2": record.groups[1] if len(record.groups) > 1 else "",
         "haplotype": record.haplotype, "offset": offsets[kept], "length": total, "prefix_length": len(tag),
         "annotated": record.annotated, "source": planned["source"].to_numpy()[kept],
-    })  # fmt: skip
+        "leakage_containment": containment[kept], "leakage_hashes": hashes[kept],
+    }  # fmt: skip
     for name in REGION_BITS:
-        table[f"{name}_fraction"] = coverage[name][kept] / length
-    table["leakage_containment"] = containment[kept]
-    table["leakage_hashes"] = hashes[kept]
-    return table, warnings
+        columns[f"{name}_fraction"] = coverage[name][kept] / length
+    return columns, warnings
 
 
 def _total(intervals: np.ndarray) -> int:
@@ -506,24 +555,28 @@ def keep_mask(ambiguous: np.ndarray, repeat: np.ndarray, length: int, windows_sp
     return keep, too_many_n, too_repetitive
 
 
-def sketch_training_windows(spec: Mapping[str, Any], plan: pd.DataFrame, genome: GenomeInput) -> np.ndarray:
+def sketch_training_windows(spec: Mapping[str, Any], plan: str | Path, genome: GenomeInput) -> np.ndarray:
     """Sorted unique sketched k-mer hashes of one cultivar's training windows (after the same filters as the
     build), streaming the genome one record at a time."""
     leakage, length = spec["leakage"], int(spec["windows"]["length"])
     hasher, accumulator = Hasher(leakage["ksize"], leakage["scaled"]), HashAccumulator()
-    train = plan[(plan["cultivar"] == genome.cultivar) & (plan["split"] == "train")].drop_duplicates(["chrom", "start"])
-    by_record = {name: part["start"].to_numpy(dtype=np.int64) for name, part in train.groupby("chrom", sort=False)}
-    progress = tqdm(total=len(train), unit=" windows", desc=f"sketch {spec['name']} {genome.cultivar}", mininterval=2.0)
-    for name, sequence in stream_records(genome.fasta):
-        starts = by_record.get(name)
-        if starts is None:
-            continue
-        lower_runs, ambiguous_runs = record_runs(sequence)
-        ends = starts + length
-        keep, _, _ = keep_mask(covered(ambiguous_runs, starts, ends), covered(lower_runs, starts, ends), length, spec["windows"])
-        for start in starts[keep]:
-            accumulator.add(hasher.hashes(sequence[start : start + length]))
-        progress.update(len(starts))
+    reader = PlanReader(plan)
+    wanted = set(reader.records(genome.cultivar))
+    progress = tqdm(unit=" windows", desc=f"sketch {spec['name']} {genome.cultivar}", mininterval=2.0)
+    if wanted:
+        for name, sequence in stream_records(genome.fasta):
+            if name not in wanted:
+                continue
+            windows = reader.windows(genome.cultivar, name)
+            starts = np.unique(windows.loc[windows["split"] == "train", "start"].to_numpy(dtype=np.int64))
+            if not len(starts):
+                continue
+            lower_runs, ambiguous_runs = record_runs(sequence)
+            ends = starts + length
+            keep, _, _ = keep_mask(covered(ambiguous_runs, starts, ends), covered(lower_runs, starts, ends), length, spec["windows"])
+            for start in starts[keep]:
+                accumulator.add(hasher.hashes(sequence[start : start + length]))
+            progress.update(len(starts))
     progress.close()
     return accumulator.result()
 
