@@ -7,7 +7,8 @@ import shlex
 from functools import partial
 
 from evocane.engines import workflow as engine_workflow  # noqa: E402
-from evocane.engines.base import dataset_variants, experiment_runs  # noqa: E402
+from evocane.dataset.config import variant_names  # noqa: E402
+from evocane.engines.base import experiment_runs  # noqa: E402
 
 try:
     ENGINE_RUNS = experiment_runs(config)
@@ -15,7 +16,7 @@ except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
 
 MODEL_PATTERN = "|".join(config["models"]) or "(?!)"
-VARIANT_PATTERN = "|".join(dataset_variants(config)) or "(?!)"
+VARIANT_PATTERN = "|".join(variant_names(config)) or "(?!)"
 NEXTBASE_SPLITS = config["evaluation"]["nextbase"]["splits"]
 # The config file(s) this run was started with, for the commands that read a model's settings.
 CONFIG_ARGS = " ".join(shlex.quote(str(path)) for path in workflow.configfiles)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from evocane import __version__
+from evocane.dataset.config import variant_names
 from evocane.errors import EvocaneError
 
 CHECKPOINT_META = "evocane_checkpoint.json"
@@ -181,11 +182,6 @@ def model_config(config: Mapping[str, Any], name: str) -> ModelConfig:
     return ModelConfig(name, entry["engine"], dict(entry.get("params") or {}), entry.get("description", ""), entry.get("init_checkpoint"))
 
 
-def dataset_variants(config: Mapping[str, Any]) -> list[str]:
-    """Dataset variant names declared by the datasets room's config section."""
-    return list((config.get("datasets") or {}).get("variants") or {})
-
-
 @dataclass(frozen=True)
 class Run:
     """One model trained on one dataset variant's train split and scored on its validation and test splits."""
@@ -199,7 +195,7 @@ def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
     """Every (model, variant) pair the config's ``experiments`` ask for, checked against ``models`` and the
     dataset variants. An experiment without ``variants`` runs on every variant; without ``models``, every model."""
     models = list(config.get("models") or {})
-    variants = dataset_variants(config)
+    variants = variant_names(config)
     runs: dict[tuple[str, str], Run] = {}
     for name, experiment in (config.get("experiments") or {}).items():
         for model in experiment.get("models") or models:

@@ -12,18 +12,18 @@ NEXTBASE_FIGURES = ("bits_by_region", "delta_to_markov", "window_strata", "windo
 
 
 def _settings(config_files: list[str]):  # type: ignore[no-untyped-def]
+    """EvaluationSettings plus the raw nextbase and evaluation sections (defaults filled by the schema)."""
     from evocane.config import load_config
     from evocane.evaluate.nextbase import EvaluationSettings
 
-    evaluation = load_config(*config_files).get("evaluation") or {}
-    nextbase = evaluation.get("nextbase") or {}
-    bootstrap = evaluation.get("bootstrap") or {}
+    evaluation = load_config(*config_files)["evaluation"]
+    nextbase, bootstrap = evaluation["nextbase"], evaluation["bootstrap"]
     settings = EvaluationSettings(
-        baseline=nextbase.get("baseline", "markov"),
-        window_strata=tuple(nextbase.get("window_strata", EvaluationSettings.window_strata)),
-        n_resamples=bootstrap.get("n_resamples", 1000),
-        confidence=bootstrap.get("confidence", 0.95),
-        seed=bootstrap.get("seed", 0),
+        baseline=nextbase["baseline"],
+        window_strata=tuple(nextbase["window_strata"]),
+        n_resamples=bootstrap["n_resamples"],
+        confidence=bootstrap["confidence"],
+        seed=bootstrap["seed"],
     )
     return settings, nextbase, evaluation
 
@@ -72,11 +72,12 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
     from evocane.atomic import atomic_path
     from evocane.dataset.arrays import CDS, REPEAT, DatasetReader
     from evocane.evaluate.nextbase import read_metrics
-    from evocane.plots import nextbase as plots
+    from evocane.plots import nextbase as plots  # selects the Agg backend before pyplot is imported
+    from matplotlib import pyplot as plt
     from evocane.predictions import PredictionReader
 
     settings, nextbase, evaluation = _settings(args.config)
-    suffix = evaluation.get("plot_format", "png")
+    suffix = evaluation["plot_format"]
     metrics = read_metrics(args.metrics)
     windows = pd.read_parquet(args.windows)
     dataset = DatasetReader(args.dataset)
@@ -106,15 +107,15 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
         row = split_windows.loc[window_id]
         piece = slice(int(row["offset"]), int(row["offset"]) + int(row["length"]))
         figures["window_heatmap"] = plots.window_token_view(
-            window_id, tokens[piece], labels[piece], {m: d[window_id] for m, d in distributions.items()}, nextbase.get("heatmap_span", 100)
+            window_id, tokens[piece], labels[piece], {m: d[window_id] for m, d in distributions.items()}, nextbase["heatmap_span"]
         )
     else:
-        figures["window_heatmap"] = plots._empty("no window has distributions from every plotted model")
+        figures["window_heatmap"] = plots.message_figure("no window has distributions from every plotted model")
     for name, figure in figures.items():
         with atomic_path(args.out_dir / f"{name}.{suffix}") as temp:
             figure.savefig(temp, format=suffix, dpi=110, bbox_inches="tight")
-        plots.plt.close(figure)
-    ranked = plots.ranked_windows(windows, dataset.windows, args.split, focus, nextbase.get("ranked_windows", 10))
+        plt.close(figure)
+    ranked = plots.ranked_windows(windows, dataset.windows, args.split, focus, nextbase["ranked_windows"])
     with atomic_path(args.out_dir / "ranked_windows.tsv") as temp:
         ranked.to_csv(temp, sep="\t", index=False, float_format="%.4f")
 

@@ -28,7 +28,7 @@ def model_order(models: Sequence[str]) -> list[str]:
     return sorted(set(models), key=lambda m: tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", m)))
 
 
-def _empty(message: str) -> Figure:
+def message_figure(message: str) -> Figure:
     fig, ax = plt.subplots(figsize=(6, 2))
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.set_axis_off()
@@ -57,7 +57,7 @@ def bits_by_region(metrics: pd.DataFrame, split: str) -> Figure:
     data = metrics[(metrics["split"] == split) & (metrics["stratum_kind"] == "region") & (metrics["metric"] == "bits_per_base")]
     data = data[data["n_bases"] > 0]
     if data.empty:
-        return _empty(f"no next-base metrics on {split}")
+        return message_figure(f"no next-base metrics on {split}")
     models = model_order(data["model"])
     regions = [r for r in REGION_ORDER if r in set(data["stratum"])]
     palette = dict(zip(regions, sns.color_palette("tab10", len(regions))))
@@ -77,7 +77,7 @@ def delta_to_baseline(metrics: pd.DataFrame, split: str) -> Figure:
     data = metrics[(metrics["split"] == split) & (metrics["stratum_kind"] == "region") & (metrics["metric"] == "delta_bits_per_base")]
     data = data[data["n_bases"] > 0]
     if data.empty:
-        return _empty(f"no baseline differences on {split}")
+        return message_figure(f"no baseline differences on {split}")
     models = model_order(data["model"])
     regions = [r for r in REGION_ORDER if r in set(data["stratum"])]
     palette = dict(zip(regions, sns.color_palette("tab10", len(regions))))
@@ -98,7 +98,7 @@ def window_strata(metrics: pd.DataFrame, split: str, models: Sequence[str]) -> F
     data = metrics[(metrics["split"] == split) & (metrics["stratum_kind"] != "region") & (metrics["metric"] == "bits_per_base")]
     data = data[data["model"].isin(models) & (data["n_bases"] > 0)]
     if data.empty:
-        return _empty(f"no window strata on {split}")
+        return message_figure(f"no window strata on {split}")
     kinds = list(dict.fromkeys(data["stratum_kind"]))
     models = [m for m in model_order(models) if m in set(data["model"])]
     palette = dict(zip(models, sns.color_palette("viridis", len(models))))
@@ -118,7 +118,7 @@ def window_violins(windows: pd.DataFrame, split: str, min_bases: int = 20) -> Fi
     """Per-window bits per base per model, one panel per region (windows with at least ``min_bases`` there)."""
     data = windows[(windows["split"] == split) & (windows["n_bases"] >= min_bases)]
     if data.empty:
-        return _empty(f"no windows with >= {min_bases} scored bases on {split}")
+        return message_figure(f"no windows with >= {min_bases} scored bases on {split}")
     regions = [r for r in REGION_ORDER if r in set(data["stratum"]) and r != "all"]
     models = model_order(data["model"])
     columns = min(3, len(regions))
@@ -154,7 +154,7 @@ def window_token_view(
     predicted distribution (bits) per position; a region strip on top."""
     models = model_order(distributions)
     if not models:
-        return _empty(f"no distributions kept for window {window_id}")
+        return message_figure(f"no distributions kept for window {window_id}")
     piece = heatmap_span(labels, span)
     positions = np.arange(piece.start, piece.stop)
     observed = np.frombuffer(bytes(tokens[piece]).upper(), dtype=np.uint8)
