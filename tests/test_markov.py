@@ -328,6 +328,10 @@ def test_experiment_runs_check_names_and_default_to_everything() -> None:
     config["experiments"] = {"x": {"variants": ["nope"]}}
     with pytest.raises(EvocaneError, match="experiments.x.variants.*'nope'"):
         experiment_runs(config)
+    config["experiments"] = {}
+    config["evaluation"] = {"nextbase": {"baseline": "markvo"}}
+    with pytest.raises(EvocaneError, match="evaluation.nextbase.baseline.*'markvo'"):
+        experiment_runs(config)
 
 
 def test_prompts_keep_the_lineage_tag_and_skip_windows_with_n(tmp_path: Path, small_windows) -> None:  # type: ignore[no-untyped-def]

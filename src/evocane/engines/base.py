@@ -193,9 +193,13 @@ class Run:
 
 def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
     """Every (model, variant) pair the config's ``experiments`` ask for, checked against ``models`` and the
-    dataset variants. An experiment without ``variants`` runs on every variant; without ``models``, every model."""
+    dataset variants (and the next-base baseline against ``models``). An experiment without ``variants`` runs on
+    every variant; without ``models``, every model."""
     models = list(config.get("models") or {})
     variants = variant_names(config)
+    baseline = ((config.get("evaluation") or {}).get("nextbase") or {}).get("baseline")
+    if baseline and baseline not in models:
+        raise EvocaneError(f"config key 'evaluation.nextbase.baseline': no model named '{baseline}' (have: {', '.join(models) or 'none'})")
     runs: dict[tuple[str, str], Run] = {}
     for name, experiment in (config.get("experiments") or {}).items():
         for model in experiment.get("models") or models:
