@@ -22,7 +22,7 @@ def _name(requirement: str) -> str:
 def test_help_lists_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("validate-config", "download", "prepare-genome", "qc", "qc-report", "homology"):
+    for command in ("validate-config", "download", "prepare-genome", "qc", "qc-report", "homology", "train", "score", "generate", "nextbase", "leaderboard"):
         assert command in result.stdout
 
 

@@ -191,4 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Room modules register their commands into the importable module ``evocane.cli``, not into ``__main__``:
+    # run that module's main so `python -m evocane.cli` sees every command.
+    from evocane.cli import main as registered_main
+
+    sys.exit(registered_main())
