@@ -116,10 +116,6 @@ rule bionemo_preprocess:
         "{params.command} > {log:q} 2>&1"
 
 
-def bionemo_train_resource(key):
-    return lambda wildcards: BIONEMO.train_resources(wildcards.model)[key]
-
-
 rule bionemo_train:
     input:
         dataset_config=train_dataset_config("{variant}"),
@@ -145,12 +141,6 @@ rule bionemo_train:
     shell:
         "python {params.script:q} train --run-dir {params.run_dir:q} --checkpoints-dir {params.checkpoints:q} "
         "--manifest {output.manifest:q} --extra {params.extra:q} -- {params.command} > {log:q} 2>&1"
-
-
-def bionemo_checkpoint_inputs(wildcards):
-    if BIONEMO.models[wildcards.model].trains:
-        return {"manifest": bionemo_paths.train_manifest(wildcards.model, wildcards.variant)}
-    return {"base": BIONEMO.base_checkpoint_dir(wildcards.model)}
 
 
 rule bionemo_checkpoint:
@@ -180,20 +170,6 @@ rule bionemo_checkpoint:
 # target = validation | test (results/predictions) or task_<task> (results/tasks/{variant}/<task>/predictions)
 BIONEMO_TASKS = ("regulatory", "variant_effect", "experiments")
 BIONEMO_SCORE_TARGETS = "|".join(["validation", "test"] + [f"task_{task}" for task in BIONEMO_TASKS])
-
-
-def bionemo_scored_dataset(wildcards):
-    """The dataset-contract directory and split a scoring target reads."""
-    if wildcards.target.startswith("task_"):
-        return f"{RESULTS}/tasks/{wildcards.variant}/{wildcards.target[len('task_'):]}/inputs", "test"
-    return dataset_dir(wildcards), wildcards.target
-
-
-def bionemo_scored_inputs(wildcards):
-    directory, split = bionemo_scored_dataset(wildcards)
-    if wildcards.target.startswith("task_"):
-        return [directory]
-    return dataset_files(split)(wildcards)
 
 
 rule bionemo_fasta:
@@ -286,23 +262,6 @@ rule bionemo_task_predictions:
     shell:
         "evocane bionemo-predictions --raw {input.raw:q} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
         "--split test --task {wildcards.task} --out {output:q} > {log:q} 2>&1"
-
-
-# --- generation: evaluation.generation prompts ({target} generation) and the generation task's sampled/greedy -------
-def bionemo_sampling(target):
-    if target == "generation":
-        return dict(config["evaluation"]["generation"]["sampling"])
-    task = config["evaluation"]["tasks"]["generation"]
-    sampling = {"n_tokens": task["continuation_length"], "seed": task["seed"]}
-    if target == "task_greedy":
-        return {**sampling, "samples_per_prompt": 1, "temperature": 0.0}
-    return {**sampling, "samples_per_prompt": task["samples_per_prompt"], "temperature": task["temperature"], "top_k": task["top_k"], "top_p": task["top_p"]}
-
-
-def bionemo_prompts(wildcards):
-    if wildcards.target == "generation":
-        return f"{RESULTS}/prompts/{wildcards.variant}.fa"
-    return f"{RESULTS}/tasks/{wildcards.variant}/generation/inputs"
 
 
 rule bionemo_infer:

@@ -40,11 +40,6 @@ ruleorder: evo2_score > score_model
 ruleorder: evo2_generate > generate_model
 
 
-def evo2_init_checkpoint(wildcards):
-    init = config["models"][wildcards.model].get("init_checkpoint")
-    return [init] if init else []
-
-
 rule evo2_train:
     input:
         dataset_files("train", "validation"),
@@ -152,12 +147,6 @@ rule evo2_embed:
         "{params.layers} --out {output:q} > {log:q} 2>&1"
 
 
-def evo2_finetuned_checkpoints():
-    return [
-        f"{RESULTS}/models/{run.model}/{run.variant}/checkpoint" for run in EVO2_RUNS if EVO2_PARAMS[run.model].mode != "zero_shot"
-    ]
-
-
 EVO2_PLOT_FORMAT = config["evaluation"]["plot_format"]
 
 
@@ -186,17 +175,6 @@ rule evo2_loss_curves:
     shell:
         "evocane evo2-loss-curves --checkpoints {input.checkpoints:q} --plot {output.plot:q} --table {output.table:q} "
         "> {log:q} 2>&1"
-
-
-def evo2_targets():
-    targets = [
-        f"{RESULTS}/embeddings/{run.model}/{run.variant}/{split}"
-        for run in EVO2_RUNS
-        for split in EVO2_PARAMS[run.model].embed_splits
-    ]
-    if evo2_finetuned_checkpoints():
-        targets += [f"{RESULTS}/engines/evo2/loss_curves.{EVO2_PLOT_FORMAT}", f"{RESULTS}/engines/evo2/loss_curves.tsv"]
-    return targets
 
 
 TARGET_FUNCTIONS.append(evo2_targets)

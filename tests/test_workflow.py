@@ -18,6 +18,9 @@ def test_dry_run_default_config(tmp_path: Path) -> None:
     result = snakemake("-n", "--cores", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "prepare_genome" in result.stdout and "qc_report" in result.stdout
+    # the GPU-only engines are switched off in the CPU demo: none of their jobs may be planned
+    assert not re.search(r"rule (bionemo|evo2)_", result.stdout), "GPU-only engines planned in the CPU demo"
+    assert "rule train_model" in result.stdout and "rule score_model" in result.stdout
 
 
 def test_dry_run_sugarcane_plans_downloads_without_network(tmp_path: Path) -> None:

@@ -191,6 +191,13 @@ class Run:
     generate: bool
 
 
+def engine_enabled(config: Mapping[str, Any], engine: str) -> bool:
+    """An engine with a top-level config section of its own (evo2, bionemo) can be switched off there with
+    ``enabled: false`` (the CPU demo does): its models then take part in no experiment."""
+    section = config.get(engine)
+    return not isinstance(section, Mapping) or bool(section.get("enabled", True))
+
+
 def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
     """Every (model, variant) pair the config's ``experiments`` ask for, checked against ``models`` and the
     dataset variants (and the next-base baseline against ``models``). An experiment without ``variants`` runs on
@@ -205,6 +212,8 @@ def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
         for model in experiment.get("models") or models:
             if model not in models:
                 raise EvocaneError(f"config key 'experiments.{name}.models': no model named '{model}' (have: {', '.join(models) or 'none'})")
+            if not engine_enabled(config, config["models"][model]["engine"]):
+                continue
             for variant in experiment.get("variants") or variants:
                 if variant not in variants:
                     raise EvocaneError(
