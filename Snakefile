@@ -28,7 +28,9 @@ include: "rules/engines.smk"
 include: "rules/evaluation.smk"
 include: "rules/tasks.smk"
 include: "rules/hf.smk"
+include: "rules/bionemo_functions.smk"
 include: "rules/bionemo.smk"
+include: "rules/evo2_functions.smk"
 include: "rules/evo2.smk"
 
 
