@@ -1,42 +1,34 @@
 # hf engine (evocane.engines.hf): its own training rule and the training-curve figure. Scoring and generation of hf
 # models go through the generic score_model / generate_model rules of rules/engines.smk.
 #
-# hf_train replaces train_model for hf models (ruleorder) because (1) the Slurm profile requests a GPU for a rule of
-# this name, and (2) a fine-tuned model's init_checkpoint (another model's checkpoint directory under results/) is
-# an input here, so Snakemake trains the pretrained model first. An interrupted hf_train resumes from the step
-# checkpoints kept beside its output (results/models/{model}/{variant}/.checkpoint.resume/).
+# hf_train replaces train_model for hf models (ruleorder) because (1) the Slurm profiles know it by name, and (2) a
+# fine-tuned model's init_checkpoint (another model's checkpoint directory under results/) is an input here, so
+# Snakemake trains the pretrained model first. An interrupted hf_train resumes from the step checkpoints kept beside
+# its output (results/models/{model}/{variant}/.checkpoint.resume/). Config helpers: evocane.engines.hf.workflow.
 
-from evocane.engines.hf.params import HFParams  # noqa: E402
+from evocane.engines.hf import workflow as hf_workflow  # noqa: E402
 
 ENGINE_ENVS["hf"] = "../envs/hf.yaml"
-HF_MODELS = [name for name, entry in config["models"].items() if entry["engine"] == "hf"]
-HF_MODEL_PATTERN = "|".join(HF_MODELS) or "(?!)"
 try:  # cross-key checks the schema cannot express (d_model a multiple of heads, LoRA needs weights to adapt ...)
-    HF_PARAMS = {name: HFParams.from_mapping(config["models"][name]["params"]) for name in HF_MODELS}
+    HF_PARAMS = hf_workflow.hf_params(config)
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
-for _name in HF_MODELS:
-    if HF_PARAMS[_name].lora is not None and not (config["models"][_name].get("init_checkpoint") or HF_PARAMS[_name].base_model):
-        raise WorkflowError(
-            f"{_config_source}: config key 'models.{_name}.params.lora': LoRA adapts existing weights; set init_checkpoint or params.base_model"
-        )
+HF_MODEL_PATTERN = "|".join(HF_PARAMS) or "(?!)"
+HF_CHECKPOINTS = hf_workflow.trained_checkpoints(config, ENGINE_RUNS, HF_PARAMS, RESULTS)
+HF_PLOT_FORMAT = config["evaluation"]["plot_format"]
 
 
 ruleorder: hf_train > train_model
 
 
-def hf_init_checkpoint(wildcards):
-    init = config["models"][wildcards.model].get("init_checkpoint")
-    return [init] if init else []
-
-
 rule hf_train:
     input:
         dataset_files("train", "validation"),
-        init=hf_init_checkpoint,
+        init=hf_workflow.init_checkpoint_input(config),
     output:
         directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
     params:
+        config=CONFIG_ARGS,
         dataset=dataset_dir,
         spec=model_spec,
     log:
@@ -52,28 +44,13 @@ rule hf_train:
         model=HF_MODEL_PATTERN,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane train --config {CONFIG_ARGS} --model {wildcards.model} --dataset {params.dataset:q} "
+        "evocane train --config {params.config} --model {wildcards.model} --dataset {params.dataset:q} "
         "--out {output:q} > {log:q} 2>&1"
-
-
-def hf_trained_checkpoints():
-    """Checkpoints of every hf model the experiments train (steps > 0), and of the models they start from."""
-    checkpoints = [
-        f"{RESULTS}/models/{run.model}/{run.variant}/checkpoint"
-        for run in ENGINE_RUNS
-        if run.model in HF_MODELS and HF_PARAMS[run.model].steps > 0
-    ]
-    checkpoints += [config["models"][run.model]["init_checkpoint"] for run in ENGINE_RUNS
-                    if run.model in HF_MODELS and config["models"][run.model].get("init_checkpoint")]  # fmt: skip
-    return list(dict.fromkeys(checkpoints))
-
-
-HF_PLOT_FORMAT = config["evaluation"]["plot_format"]
 
 
 rule hf_loss_curves:
     input:
-        checkpoints=hf_trained_checkpoints(),
+        checkpoints=HF_CHECKPOINTS,
     output:
         plot=report(
             f"{RESULTS}/engines/hf/loss_curves.{HF_PLOT_FORMAT}",
@@ -98,10 +75,4 @@ rule hf_loss_curves:
         "> {log:q} 2>&1"
 
 
-def hf_targets():
-    if not hf_trained_checkpoints():
-        return []
-    return [f"{RESULTS}/engines/hf/loss_curves.{HF_PLOT_FORMAT}", f"{RESULTS}/engines/hf/loss_curves.tsv"]
-
-
-TARGET_FUNCTIONS.append(hf_targets)
+TARGET_FUNCTIONS.append(lambda: hf_workflow.loss_curve_targets(HF_CHECKPOINTS, RESULTS, HF_PLOT_FORMAT))

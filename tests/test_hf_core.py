@@ -425,3 +425,24 @@ def test_gradient_accumulation_averages_micro_batches(tair_dataset: Path, tmp_pa
     metrics = pd.read_csv(tmp_path / "work" / "metrics.tsv", sep="\t")
     assert state.tokens == metrics["tokens"].iloc[0] == 2 * 2 * 64
     assert metrics["train_loss"].iloc[0] == pytest.approx(sum(expected) / 2, rel=1e-5)
+
+
+def test_workflow_checks_name_the_model_key() -> None:
+    from evocane.engines.base import Run
+    from evocane.engines.hf import workflow
+
+    models = {
+        "base": {"engine": "hf", "params": {"steps": 5}},
+        "zero": {"engine": "hf", "params": {"steps": 0}},
+        "tuned": {"engine": "hf", "init_checkpoint": "results/models/base/a/checkpoint", "params": {"lora": {"rank": 2}}},
+        "markov": {"engine": "markov", "params": {}},
+    }
+    params = workflow.hf_params({"models": models})
+    assert set(params) == {"base", "zero", "tuned"}
+    runs = [Run("base", "a", False), Run("zero", "b", False), Run("tuned", "b", False), Run("markov", "b", False)]
+    assert workflow.trained_checkpoints({"models": models}, runs, params, "results") == [
+        "results/models/base/a/checkpoint", "results/models/tuned/b/checkpoint"]  # fmt: skip
+    with pytest.raises(EvocaneError, match=r"models\.bad\.params\.lora.*LoRA adapts existing weights"):
+        workflow.hf_params({"models": {"bad": {"engine": "hf", "params": {"lora": {"rank": 2}}}}})
+    with pytest.raises(EvocaneError, match=r"models\.odd\.params.*multiple of heads"):
+        workflow.hf_params({"models": {"odd": {"engine": "hf", "params": {"d_model": 30, "heads": 4}}}})
