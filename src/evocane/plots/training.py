@@ -21,9 +21,11 @@ PANELS = (
 )
 
 
-def loss_curves(curves: Mapping[str, pd.DataFrame]) -> Figure:
-    """``curves``: label (e.g. "hf-pretrain on thaliana-pretrain") -> metrics table with columns tokens,
-    train_loss, val_loss, val_nll. A dashed line marks ln 4, the loss of a uniform guess over A/C/G/T."""
+def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, str] | None = None) -> Figure:
+    """``curves``: label (e.g. "hf-pretrain on thaliana_pretrain") -> metrics table with columns tokens,
+    train_loss, val_loss, val_nll; ``line_styles``: label -> matplotlib line style (runs that overlap stay
+    visible). A grey dashed line marks ln 4, the loss of a uniform guess over A/C/G/T."""
+    line_styles = line_styles or {}
     frames = []
     for label, table in curves.items():
         frame = table.copy()
@@ -36,7 +38,8 @@ def loss_curves(curves: Mapping[str, pd.DataFrame]) -> Figure:
     for ax, (column, title) in zip(axes[0], PANELS):
         subset = data.dropna(subset=[column])
         for label, group in subset.groupby("run", sort=False):
-            ax.plot(group["tokens (M)"], group[column], marker="o" if len(group) < 15 else None, ms=3, label=label, color=palette[label])
+            ax.plot(group["tokens (M)"], group[column], marker="o" if len(group) < 15 else None, ms=3, label=label, color=palette[label],
+                    ls=line_styles.get(label, "-"))  # fmt: skip
         ax.axhline(math.log(4), color="grey", ls="--", lw=0.8, label="uniform over A/C/G/T (ln 4)" if column == "train_loss" else None)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("tokens seen by the run (millions)")

@@ -27,6 +27,7 @@ def _loss_curves(args: argparse.Namespace) -> None:
     from evocane.plots.training import loss_curves
 
     curves: dict[str, pd.DataFrame] = {}
+    styles: dict[str, str] = {}
     rows = []
     for checkpoint in args.checkpoints:
         metrics = checkpoint / "metrics.tsv"
@@ -38,11 +39,12 @@ def _loss_curves(args: argparse.Namespace) -> None:
         label = f"{meta['model']} on {meta.get('variant', '?')} ({mode})"
         table = pd.read_csv(metrics, sep="\t")
         curves[label] = table
+        styles[label] = {"LoRA": ":", "fine-tune": "--"}.get(mode, "-")
         rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), mode=mode, init_checkpoint=meta.get("init_checkpoint")))
     combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
     with atomic_path(args.table) as temp:
         combined.to_csv(temp, sep="\t", index=False)
-    figure = loss_curves(curves)
+    figure = loss_curves(curves, styles)
     with atomic_path(args.plot) as temp:
         figure.savefig(temp, format=args.plot.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
     print(json.dumps({"curves": list(curves)}))
