@@ -7,7 +7,8 @@ The regions BED repeats TAIR10's own region intervals (derived from its GFF3 by 
 ``--annotate-every``-th copy: with 2, about 145 genes per Mb, several times sugarcane's density (R570 ~39/Mb).
 
 Runs, each in a fresh process under `/usr/bin/time -v` (wall time and peak RSS):
-  1. `evocane` build (plan: homology-group split, tile windows, leakage audit off) of the full genome,
+  1. `evocane` build (window + label + tokenise; plan made beforehand in its own process: homology-group split,
+     tile windows; leakage audit off) of the full genome,
   2. `seqkit sliding -W L -s L` on the same genome.fa.gz, output to a file,
   3. the same build on a genome of a quarter of the records (same record size): peak memory must not grow with
      genome size;
@@ -121,9 +122,10 @@ config = validate_config(json.loads({config!r}))
 spec = resolve_variant(config, "bench")
 genome = Path({genome!r})
 out = Path({out!r})
-plan = make_plan(spec, {{"bench": genome / "records.tsv"}}, {{}}, {{}})
-write_plan(plan, spec, out)
-build_dataset(spec, out / "plan.parquet", {{"bench": GenomeInput("bench", genome / "genome.fa.gz", genome / "records.tsv", genome / "regions.bed.gz")}}, out)
+if {step!r} == "plan":
+    write_plan(make_plan(spec, {{"bench": genome / "records.tsv"}}, {{}}, {{}}), spec, out)
+else:
+    build_dataset(spec, out / "plan.parquet", {{"bench": GenomeInput("bench", genome / "genome.fa.gz", genome / "records.tsv", genome / "regions.bed.gz")}}, out)
 """
 
 
@@ -140,8 +142,10 @@ def bench_config(window: int, records: int) -> dict[str, object]:
 
 def run_build(genome: Path, out: Path, window: int, records: int, log: Path) -> dict[str, float]:
     shutil.rmtree(out, ignore_errors=True)
-    code = BUILD.format(src=str(REPO / "src"), config=json.dumps(bench_config(window, records)), genome=str(genome), out=str(out))
-    result = timed([sys.executable, "-c", code], log)
+    arguments = {"src": str(REPO / "src"), "config": json.dumps(bench_config(window, records)), "genome": str(genome), "out": str(out)}
+    plan = timed([sys.executable, "-c", BUILD.format(step="plan", **arguments)], log.with_suffix(".plan.log"))  # a step of its own, as in the workflow
+    result = timed([sys.executable, "-c", BUILD.format(step="build", **arguments)], log)
+    result["plan_seconds"] = plan["seconds"]
     result["tokens_written"] = int(sum(np.load(p, mmap_mode="r").shape[0] for p in (out / "arrays").glob("*.tokens.npy")))
     return result
 
