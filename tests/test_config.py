@@ -86,3 +86,12 @@ def test_cli_reports_one_line_and_exit_status(tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     result = run_cli("validate-config", "-c", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2 and "absent.yaml" in result.stderr
+
+
+def test_overlay_files_merge_recursively_like_snakemake(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("cultivars:\n  thaliana:\n    max_length: 5000\n")
+    config = load_config(REPO / "config" / "config.yaml", overlay)
+    assert config["cultivars"]["thaliana"]["max_length"] == 5000
+    assert config["cultivars"]["thaliana"]["sources"]  # the rest of the entry survives the overlay
+    assert config["cultivars"]["mockcane"]["max_length"] == 2_000_000

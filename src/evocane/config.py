@@ -101,12 +101,24 @@ def _check_cross_references(config: Mapping[str, Any], source: str) -> None:
                     seen.add(new)
 
 
+def merge_config(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``overlay`` into ``base`` recursively, as Snakemake merges several --configfile files: mappings are
+    merged key by key, any other value (lists included) replaces the earlier one."""
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
 def load_config(*paths: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    """Load one or more YAML files (later ones override top-level keys, as Snakemake does) and validate."""
+    """Load one or more YAML files (later ones merged over earlier ones, recursively, as Snakemake does) and
+    validate."""
     merged: dict[str, Any] = {}
     for path in paths:
         data = load_yaml(path)
         if not isinstance(data, dict):
             raise EvocaneError(f"{path}: the config must be a mapping of keys to values")
-        merged.update(data)
+        merge_config(merged, data)
     return validate_config(merged, schema_path, source=", ".join(str(p) for p in paths))
