@@ -205,7 +205,7 @@ def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
     models = list(config.get("models") or {})
     variants = variant_names(config)
     baseline = ((config.get("evaluation") or {}).get("nextbase") or {}).get("baseline")
-    if baseline and baseline not in models:
+    if baseline and models and baseline not in models:  # a config without models (genomes/datasets only) is fine
         raise EvocaneError(f"config key 'evaluation.nextbase.baseline': no model named '{baseline}' (have: {', '.join(models) or 'none'})")
     runs: dict[tuple[str, str], Run] = {}
     for name, experiment in (config.get("experiments") or {}).items():
