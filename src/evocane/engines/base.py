@@ -212,7 +212,7 @@ def experiment_runs(config: Mapping[str, Any]) -> list[Run]:
         for model in experiment.get("models") or models:
             if model not in models:
                 raise EvocaneError(f"config key 'experiments.{name}.models': no model named '{model}' (have: {', '.join(models) or 'none'})")
-            if not engine_enabled(config, config["models"][model]["engine"]):
+            if not engine_enabled(config, (config["models"][model] or {}).get("engine", "")):
                 continue
             for variant in experiment.get("variants") or variants:
                 if variant not in variants:
