@@ -56,8 +56,8 @@ def timed(command: list[str], log: Path) -> dict[str, float]:
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed, see {log}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1)) / 1024
-    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", text).group(1)) for kind in ("User", "System"))
-    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mb": round(rss, 1)}
+    user, system = (float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", text).group(1)) for kind in ("User", "System"))
+    return {"seconds": round(wall, 2), "cpu_seconds": round(user + system, 2), "user_seconds": user, "system_seconds": system, "peak_rss_mb": round(rss, 1)}
 
 
 def make_genome(out: Path, records: int, record_mb: int, annotate_every: int) -> dict[str, object]:
@@ -206,6 +206,8 @@ def main() -> None:
             "build_mb_per_s": round(bases / build["seconds"] / 1e6, 1), "seqkit_mb_per_s": round(bases / seqkit["seconds"] / 1e6, 1),
             "throughput_ratio": round(seqkit["seconds"] / build["seconds"], 2),
             "cpu_ratio": round(seqkit["cpu_seconds"] / build["cpu_seconds"], 2),
+            "user_cpu_ratio": round(seqkit["user_seconds"] / build["user_seconds"], 2),
+            "output_bytes_ratio": round(3 * build["tokens_written"] / seqkit["output_bytes"], 2),
         })  # fmt: skip
         shutil.rmtree(args.out / f"build_{window}", ignore_errors=True)
         shutil.rmtree(args.out / f"build_quarter_{window}", ignore_errors=True)
@@ -218,12 +220,13 @@ def main() -> None:
     genome = results["genome"]
     print(f"genome: {genome['records']} x {genome['record_mb']} Mb = {genome['bases'] / 1e9:.2f} Gb, {genome['region_rows']} region rows "
           f"(~{genome['coding_transcripts_per_mb']} coding transcripts/Mb); quarter genome: {results['genome_quarter']['bases'] / 1e9:.2f} Gb")  # fmt: skip
-    print("| window | evocane build wall s (Mb/s), CPU s | seqkit sliding wall s (Mb/s), CPU s | throughput ratio wall / CPU | build peak RSS full / quarter genome | seqkit peak RSS |")
-    print("|---|---|---|---|---|---|")
+    print("| window | evocane build wall s (Mb/s), user + sys CPU s | seqkit sliding wall s (Mb/s), user + sys CPU s | throughput ratio wall / user CPU | bytes written build / seqkit | build peak RSS full / quarter genome | seqkit peak RSS |")
+    print("|---|---|---|---|---|---|---|")
     for run in runs:
         build, seqkit = run["build"], run["seqkit"]
-        print(f"| {run['window']} | {build['seconds']} ({run['build_mb_per_s']}), {build['cpu_seconds']} | {seqkit['seconds']} ({run['seqkit_mb_per_s']}), {seqkit['cpu_seconds']} | "
-              f"{run['throughput_ratio']} / {run['cpu_ratio']} | {build['peak_rss_mb']:.0f} MB / {run['build_quarter_genome']['peak_rss_mb']:.0f} MB | {seqkit['peak_rss_mb']:.0f} MB |")  # fmt: skip
+        print(f"| {run['window']} | {build['seconds']} ({run['build_mb_per_s']}), {build['user_seconds']:.1f} + {build['system_seconds']:.1f} | "
+              f"{seqkit['seconds']} ({run['seqkit_mb_per_s']}), {seqkit['user_seconds']:.1f} + {seqkit['system_seconds']:.1f} | {run['throughput_ratio']} / {run['user_cpu_ratio']} | "
+              f"{run['output_bytes_ratio']}x | {build['peak_rss_mb']:.0f} MB / {run['build_quarter_genome']['peak_rss_mb']:.0f} MB | {seqkit['peak_rss_mb']:.0f} MB |")  # fmt: skip
     print(f"training sketch (k=21, scaled 100, 8 kb windows): {results['sketch']['mb_per_s']} Mb/s on one core")
 
 

@@ -271,42 +271,6 @@ def build_dataset(
     return summary
 
 
-class _BackgroundAppender:
-    """Appends to the split writers on a background thread (file writes release the GIL), so writing the arrays
-    overlaps with computing the next span. Offsets are assigned at submission, in submission order; at most
-    ``depth`` spans wait in the queue."""
-
-    def __init__(self, writers: Mapping[str, SplitArrayWriter], depth: int = 4):
-        self.writers = writers
-        self.lengths = {split: writer.length for split, writer in writers.items()}
-        self.queue: queue.Queue[tuple[str, np.ndarray, np.ndarray, np.ndarray] | None] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self.writers[item[0]].append(*item[1:])
-                except BaseException as error:  # raised in the submitting thread
-                    self.error = error
-
-    def append(self, split: str, tokens: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> int:
-        if self.error is not None:
-            raise self.error
-        offset = self.lengths[split]
-        self.lengths[split] += len(tokens)
-        self.queue.put((split, tokens, labels, weights))
-        return offset
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
 class _WindowTable:
     """The window table written as records are processed: one parquet part per split (rows arrive in offset
     order within a split), joined into windows.parquet at the end one row group at a time. Memory: one record's
@@ -368,7 +332,6 @@ def _build(
         scorer = ContainmentScorer(train_hashes, leakage["ksize"], leakage["scaled"])
     bin_edges = list(leakage["bins"])
     writers = {split: SplitArrayWriter(out_dir, split) for split in SPLITS}
-    appender = _BackgroundAppender(writers)
     table = _WindowTable(out_dir / ".table")
     warnings: list[str] = []
     removed = {split: 0 for split in SPLITS}
@@ -393,7 +356,7 @@ def _build(
                     raise EvocaneError(f"{genome.fasta}: record '{name}' has {len(sequence)} bases, records.tsv says {record.length}")
                 planned = plan.windows(cultivar, name)
                 part, record_warnings = _build_record(
-                    spec, cultivar, record, sequence, planned, labeler, tag, appender, scorer, softmask, length, removed, filtered
+                    spec, cultivar, record, sequence, planned, labeler, tag, writers, scorer, softmask, length, removed, filtered
                 )
                 warnings.extend(record_warnings)
                 if part is not None:
@@ -405,7 +368,6 @@ def _build(
                 raise EvocaneError(f"{genome.fasta}: planned records {', '.join(missing)} are not in the genome (re-run the plan)")
     finally:
         progress.close()
-        appender.close()
         for writer in writers.values():
             writer.close()
 
@@ -462,7 +424,7 @@ def _build_record(
     planned: pd.DataFrame,
     labeler: RegionLabeler,
     tag: np.ndarray,
-    appender: _BackgroundAppender,
+    writers: Mapping[str, SplitArrayWriter],
     scorer: ContainmentScorer | None,
     softmask: str,
     length: int,
@@ -526,7 +488,7 @@ def _build_record(
             if not len(tag) and not minus.any() and np.array_equal(block_starts, block_starts[0] + length * np.arange(len(selected))):
                 # back-to-back windows: write straight from the span arrays, no copy
                 piece = slice(int(block_starts[0]), int(block_starts[0]) + length * len(selected))
-                offset = appender.append(split, tokens[piece], labels[piece], weights[piece])
+                offset = writers[split].append(tokens[piece], labels[piece], weights[piece])
             else:
                 block_tokens, block_labels, block_weights = (view[block_starts] for view in views)
                 if minus.any():
@@ -537,7 +499,7 @@ def _build_record(
                     block_tokens = np.concatenate([np.broadcast_to(tag, (len(selected), len(tag))), block_tokens], axis=1)
                     block_labels = np.concatenate([np.zeros((len(selected), len(tag)), np.uint8), block_labels], axis=1)
                     block_weights = np.concatenate([np.zeros((len(selected), len(tag)), np.uint8), block_weights], axis=1)
-                offset = appender.append(split, block_tokens.reshape(-1), block_labels.reshape(-1), block_weights.reshape(-1))
+                offset = writers[split].append(block_tokens.reshape(-1), block_labels.reshape(-1), block_weights.reshape(-1))
             offsets[selected] = offset + np.arange(len(selected), dtype=np.int64) * total
     if not keep.any():
         return None, warnings
