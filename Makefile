@@ -13,6 +13,8 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= $(if $(HAVE_GPU),torch>=2.3,torch==2.13.0+cpu)
 TORCH_ARGS ?= $(if $(HAVE_GPU),,--extra-index-url $(TORCH_CPU_INDEX))
 SYSTEM_TOOLS := bedtools samtools bgzip seqkit
+# Rules call the `evocane` command: put the venv's bin/ first on PATH for everything make runs.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := bedtools samtools tabix seqkit slurm-wlm munge
 
 .PHONY: install demo report test system-deps clean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +15,9 @@ from evocane.genome.fasta import read_fasta
 from evocane.genome.sources import package_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
+# Workflow rules call the `evocane` command: make the one installed next to this interpreter the first on PATH for
+# the Snakemake subprocesses, whether or not the venv is activated.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 AARE701A = "AareAARE701a_chr1_chr2_GCA_905216605.1_AARE701a_genomic.fna.gz"
 AARE701A_GFF = "AareAARE701a_chr1_chr2.gff.gz"
 UIO = "AareUiOAarenv1_chr1_chr2_GCA_026151155.1_UiO_Aaren_v1.0_genomic.fna.gz"
