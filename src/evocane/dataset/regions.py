@@ -333,7 +333,7 @@ class RegionLabeler:
     """
 
 
-    BLOCK_BYTES = 1 << 24  # BED text read per block
+    BLOCK_BYTES = 1 << 22  # BED text read per block
 
     def __init__(self, bed_path: str | Path | None, record_order: Sequence[str] | None = None):
         self.path = Path(bed_path) if bed_path is not None else None
@@ -372,7 +372,7 @@ class RegionLabeler:
         stream = pa.input_stream(str(self.path), compression="gzip" if compressed else None)
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(column_names=BED_COLUMNS, skip_rows=skip, block_size=self.BLOCK_BYTES),
+            read_options=pacsv.ReadOptions(column_names=BED_COLUMNS, skip_rows=skip, block_size=self.BLOCK_BYTES, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter="\t"),
             convert_options=pacsv.ConvertOptions(
                 include_columns=["chrom", "start", "end", "region"],

@@ -127,13 +127,13 @@ def stream_records(fasta: str | Path) -> Iterator[tuple[str, bytes]]:
 
 
 class _ChunkReader:
-    """Reads 16 MB chunks on a background thread (file reads release the GIL), up to 8 chunks ahead, so
+    """Reads 16 MB chunks on a background thread (file reads release the GIL), up to 3 chunks ahead, so
     decompression and I/O overlap with the caller's numpy work."""
 
     CHUNK = 1 << 24
 
     def __init__(self, stream: Any):
-        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=8)
+        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=3)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self.thread.start()
