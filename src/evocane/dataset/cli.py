@@ -39,11 +39,13 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
     return load_config(*args.config)
 
 
-def _spec(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    from evocane.dataset.config import resolve_variant
+def _spec(args: argparse.Namespace, step: str = "card") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config and the part of the variant that ``step`` reads (as the workflow passes it, so a step run by
+    hand writes the same bytes as the rule)."""
+    from evocane.dataset.config import resolve_variant, spec_view
 
     config = _load(args)
-    return config, resolve_variant(config, args.variant)
+    return config, spec_view(resolve_variant(config, args.variant), step)
 
 
 def _genome_dirs(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Path]:
@@ -81,7 +83,7 @@ def _regions_command(args: argparse.Namespace) -> None:
 def _plan_command(args: argparse.Namespace) -> None:
     from evocane.dataset.steps import plan_step
 
-    _, spec = _spec(args)
+    _, spec = _spec(args, "plan")
     regions = _regions(args, spec) if spec["sampling"]["mode"] == "genic" else {}
     plan_step(spec, _genome_dirs(args, spec), regions, args.datasets / spec["name"])
 
@@ -95,7 +97,7 @@ def _sketch_args(p: argparse.ArgumentParser) -> None:
 def _sketch_command(args: argparse.Namespace) -> None:
     from evocane.dataset.steps import VariantPaths, sketch_step
 
-    _, spec = _spec(args)
+    _, spec = _spec(args, "sketch")
     paths = VariantPaths(args.datasets / spec["name"])
     sketch_step(spec, args.cultivar, args.genomes / args.cultivar, paths.plan, paths.sketch(args.cultivar))
 
@@ -104,7 +106,7 @@ def _sketch_command(args: argparse.Namespace) -> None:
 def _build_command(args: argparse.Namespace) -> None:
     from evocane.dataset.steps import VariantPaths, build_step
 
-    _, spec = _spec(args)
+    _, spec = _spec(args, "build")
     paths = VariantPaths(args.datasets / spec["name"])
     build_step(spec, _genome_dirs(args, spec), _regions(args, spec), paths.plan, _sketches(args, spec), paths.root)
 
@@ -114,7 +116,7 @@ def _export_command(args: argparse.Namespace) -> None:
     from evocane.dataset.arrays import SPLITS
     from evocane.dataset.steps import VariantPaths, bionemo_step, fasta_step
 
-    _, spec = _spec(args)
+    _, spec = _spec(args, "bionemo")
     paths = VariantPaths(args.datasets / spec["name"])
     for split in SPLITS:
         fasta_step(paths.root, split, paths.fasta(split))
@@ -125,7 +127,7 @@ def _export_command(args: argparse.Namespace) -> None:
 def _audit_command(args: argparse.Namespace) -> None:
     from evocane.dataset.steps import VariantPaths, audit_step
 
-    config, spec = _spec(args)
+    config, spec = _spec(args, "audit")
     paths = VariantPaths(args.datasets / spec["name"])
     fmt = config["qc"]["plot_format"]
     audit_step(spec, paths.root, _sketches(args, spec), paths.audit_table, paths.root / "audit" / f"leakage.{fmt}",
