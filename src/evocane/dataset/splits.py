@@ -1,8 +1,9 @@
 """Split planning: which part of which record belongs to train, validation or test, and which windows are drawn.
 
-Planning reads only records.tsv (lengths, homology groups) and, for genic sampling, the regions BED; no sequence.
-The plan is a table of windows (cultivar, chrom, start, end, strand, split, source) that the build step follows
-exactly, so every random choice (random splits, genic jitter, random windows, random strands) is made here, from
+Planning reads records.tsv (lengths, homology groups), for genic sampling the regions BED, and, to align validation
+blocks between homologs, the training records' sequence (sketched k-mers only). The plan is a table of windows
+(cultivar, chrom, start, end, strand, split, source) that the build step follows exactly, so every random choice
+(random splits, genic jitter, random windows, random strands) is made here, from
 generators seeded by (variant seed, purpose, cultivar, record) and therefore independent of processing order.
 
 Split strategies (``split.strategy``):
@@ -15,10 +16,12 @@ Split strategies (``split.strategy``):
 - ``cultivar``: lists of cultivars (e.g. train on mockcane, test on thaliana).
 - ``random_windows``: every window is assigned at random (``fractions``): the deliberately leaky control.
 
-When ``validation`` is empty (first three strategies), validation is a homolog-aligned block of every training
-record: the same relative region ``[center - fraction/2, center + fraction/2)`` of each record's length, so the
-block of one haplotype roughly matches the blocks of its homologs. Homologs are not perfectly colinear, so some
-leakage remains; the leakage audit measures it.
+When ``validation`` is empty (first three strategies), validation is a block of every training record
+(``validation_block``): the first training record of each homology group gets ``[center - fraction/2, center +
+fraction/2)`` of its length; every other record of the group gets the equally long block that shares most sketched
+k-mers with that one (``align: homolog``), or the same relative position (``relative``); ``buffer`` of the record
+length on both sides of the block belongs to no split. On the 2 Mb demo the mean containment of validation windows
+in training drops from 0.48 (relative) to 0.095 (homolog) and 0.06 (plus a 0.02 buffer); the audit reports it.
 """
 
 from __future__ import annotations
