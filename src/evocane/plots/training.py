@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 import matplotlib
 
@@ -55,3 +56,21 @@ def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, st
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False, bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 3)))
     fig.tight_layout(rect=(0, 0.08 + 0.05 * (len(labels) // 3), 1, 1))
     return fig
+
+
+def write_loss_curves(
+    curves: Mapping[str, pd.DataFrame],
+    rows: list[pd.DataFrame],
+    table_path: Path,
+    plot_path: Path,
+    line_styles: Mapping[str, str] | None = None,
+) -> None:
+    """Write every engine's training curves as one TSV (``rows``, one frame per checkpoint) and one figure."""
+    from evocane.atomic import atomic_path
+
+    combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
+    with atomic_path(table_path) as temp:
+        combined.to_csv(temp, sep="\t", index=False)
+    figure = loss_curves(curves, line_styles)
+    with atomic_path(plot_path) as temp:
+        figure.savefig(temp, format=plot_path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")

@@ -40,9 +40,8 @@ def _loss_curves_args(p: argparse.ArgumentParser) -> None:
 def _loss_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from evocane.atomic import atomic_path
     from evocane.engines.base import read_checkpoint_meta
-    from evocane.plots.training import loss_curves
+    from evocane.plots.training import write_loss_curves
 
     curves: dict[str, pd.DataFrame] = {}
     rows = []
@@ -57,9 +56,4 @@ def _loss_curves(args: argparse.Namespace) -> None:
         table = pd.read_csv(metrics, sep="\t")
         curves[label] = table
         rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), mode=mode, base_model=evo2.get("base_model")))
-    combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
-    with atomic_path(args.table) as temp:
-        combined.to_csv(temp, sep="\t", index=False)
-    figure = loss_curves(curves)
-    with atomic_path(args.plot) as temp:
-        figure.savefig(temp, format=args.plot.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    write_loss_curves(curves, rows, args.table, args.plot)

@@ -22,9 +22,8 @@ def _loss_curves_args(p: argparse.ArgumentParser) -> None:
 def _loss_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from evocane.atomic import atomic_path
     from evocane.engines.base import read_checkpoint_meta
-    from evocane.plots.training import loss_curves
+    from evocane.plots.training import write_loss_curves
 
     curves: dict[str, pd.DataFrame] = {}
     styles: dict[str, str] = {}
@@ -41,10 +40,5 @@ def _loss_curves(args: argparse.Namespace) -> None:
         curves[label] = table
         styles[label] = {"LoRA": ":", "fine-tune": "--"}.get(mode, "-")
         rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), mode=mode, init_checkpoint=meta.get("init_checkpoint")))
-    combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
-    with atomic_path(args.table) as temp:
-        combined.to_csv(temp, sep="\t", index=False)
-    figure = loss_curves(curves, styles)
-    with atomic_path(args.plot) as temp:
-        figure.savefig(temp, format=args.plot.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+    write_loss_curves(curves, rows, args.table, args.plot, styles)
     print(json.dumps({"curves": list(curves)}))
