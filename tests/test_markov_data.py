@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evocane.engines.hf.toydata import read_prefix
 from evocane.dataset.arrays import (
     AMBIGUOUS,
     CDS,
@@ -31,21 +32,7 @@ AARE701A = "AareAARE701a_chr1_chr2_GCA_905216605.1_AARE701a_genomic.fna.gz"
 
 def fasta_prefix(path: Path, length: int, skip: int = 0) -> tuple[str, bytes]:
     """Record name and bases [skip, skip + length) of the first record, streamed (no whole chromosome)."""
-    chunks: list[bytes] = []
-    have = 0
-    name = ""
-    with gzip.open(path, "rb") as handle:
-        for line in handle:
-            if line.startswith(b">"):
-                if name:
-                    break
-                name = line[1:].split()[0].decode()
-                continue
-            chunks.append(line.strip())
-            have += len(chunks[-1])
-            if have >= skip + length:
-                break
-    return name, b"".join(chunks)[skip : skip + length]
+    return read_prefix(path, length, skip)
 
 
 def gff_cds(path: Path, seqid: str, start: int, end: int) -> list[tuple[int, int]]:
