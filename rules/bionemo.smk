@@ -219,13 +219,13 @@ BIONEMO_CONVERT_MEM_MB = max(4000, BIONEMO.settings.job_resources("predict").mem
 
 rule bionemo_predictions:
     input:
-        dataset_files(),
+        scored_files,
         raw=f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/{{split}}",
         checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
     output:
         directory(f"{RESULTS}/predictions/{{model}}/{{variant}}/{{split}}"),
     params:
-        dataset=dataset_dir,
+        dataset=scored_dir,
         distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
     log:
         "logs/bionemo/predictions/{model}/{variant}/{split}.log",

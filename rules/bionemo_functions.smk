@@ -16,14 +16,14 @@ def bionemo_scored_dataset(wildcards):
     """The dataset-contract directory and split a scoring target reads."""
     if wildcards.target.startswith("task_"):
         return f"{RESULTS}/tasks/{wildcards.variant}/{wildcards.target[len('task_'):]}/inputs", "test"
-    return dataset_dir(wildcards), wildcards.target
+    return scored_dir(wildcards), wildcards.target
 
 
 def bionemo_scored_inputs(wildcards):
     directory, split = bionemo_scored_dataset(wildcards)
     if wildcards.target.startswith("task_"):
         return [directory]
-    return dataset_files(split)(wildcards)
+    return scored_files(wildcards)
 
 
 # --- generation: evaluation.generation prompts ({target} generation) and the generation task's sampled/greedy -------

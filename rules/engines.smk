@@ -28,6 +28,9 @@ model_resource = partial(engine_workflow.model_resource, config)
 engine_env = engine_workflow.engine_env(config, ENGINE_ENVS)
 dataset_dir = engine_workflow.dataset_dir(RESULTS)
 dataset_files = partial(engine_workflow.dataset_files, RESULTS)
+# validation/test are scored from the variant or its scored subset (evaluation.nextbase.subset)
+scored_dir = engine_workflow.scored_dataset_dir(config, RESULTS)
+scored_files = engine_workflow.scored_dataset_files(config, RESULTS)
 
 
 rule train_model:
@@ -58,12 +61,12 @@ rule train_model:
 
 rule score_model:
     input:
-        dataset_files(),
+        scored_files,
         checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
     output:
         directory(f"{RESULTS}/predictions/{{model}}/{{variant}}/{{split}}"),
     params:
-        dataset=dataset_dir,
+        dataset=scored_dir,
         distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
     log:
         "logs/score/{model}/{variant}/{split}.log",

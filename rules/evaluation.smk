@@ -12,9 +12,29 @@ NEXTBASE_DIR = f"{RESULTS}/evaluation/{{variant}}/nextbase"
 NEXTBASE_REPORT = {"category": "4. Next-base prediction", "subcategory": "{variant}"}
 
 
-rule nextbase_metrics:
+rule nextbase_subset:
     input:
         dataset_files(*NEXTBASE_SPLITS),
+    output:
+        directory(f"{RESULTS}/datasets/{{variant}}/scored"),
+    params:
+        dataset=dataset_dir,
+        splits=" ".join(NEXTBASE_SPLITS),
+        subset=NEXTBASE["subset"],
+    log:
+        "logs/nextbase_subset/{variant}.log",
+    conda:
+        "../envs/genome.yaml"
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    shell:
+        "evocane dataset-subset --dataset {params.dataset:q} --splits {params.splits} "
+        "--max-windows {params.subset[max_windows]} --seed {params.subset[seed]} --out {output:q} > {log:q} 2>&1"
+
+
+rule nextbase_metrics:
+    input:
+        scored_files,
         predictions=engine_workflow.nextbase_predictions(ENGINE_RUNS, NEXTBASE_SPLITS, RESULTS),
     output:
         metrics=report(
@@ -27,7 +47,7 @@ rule nextbase_metrics:
         leaderboard=f"{NEXTBASE_DIR}/leaderboard.tsv",
     params:
         config=CONFIG_ARGS,
-        dataset=dataset_dir,
+        dataset=scored_dir,
         settings={"nextbase": NEXTBASE, "bootstrap": config["evaluation"]["bootstrap"]},
         out_dir=subpath(output.metrics, parent=True),
     log:
@@ -43,7 +63,7 @@ rule nextbase_metrics:
 
 rule nextbase_plots:
     input:
-        dataset_files(NEXTBASE["report_split"]),
+        scored_files,
         metrics=f"{NEXTBASE_DIR}/metrics.tsv",
         windows=f"{NEXTBASE_DIR}/windows.parquet",
         predictions=engine_workflow.nextbase_predictions(ENGINE_RUNS, [NEXTBASE["report_split"]], RESULTS),
@@ -86,7 +106,7 @@ rule nextbase_plots:
         ),
     params:
         config=CONFIG_ARGS,
-        dataset=dataset_dir,
+        dataset=scored_dir,
         split=NEXTBASE["report_split"],
         out_dir=subpath(output.regions, parent=True),
     log:

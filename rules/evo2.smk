@@ -69,12 +69,12 @@ rule evo2_train:
 
 rule evo2_score:
     input:
-        dataset_files(),
+        scored_files,
         checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
     output:
         directory(f"{RESULTS}/predictions/{{model}}/{{variant}}/{{split}}"),
     params:
-        dataset=dataset_dir,
+        dataset=scored_dir,
         distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
     log:
         "logs/score/{model}/{variant}/{split}.log",

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -162,6 +163,7 @@ def test_whole_dag_with_fake_bionemo_container_through_report(tmp_path: Path) ->
         "experiments": {"all": {"models": ["markov", "evo2-1b", "evo2-1b-full"], "generate": True}},
         "evaluation": {
             "bootstrap": {"n_resamples": 50},
+            "nextbase": {"subset": {"max_windows": 50}},  # ~240 test windows: every engine scores the same 50
             "generation": {"prompts": {"count": 2, "length": 100}, "sampling": {"n_tokens": 50, "samples_per_prompt": 2}},
             "tasks": {"enabled": ["generation"], "generation": {"prompts": 2, "prompt_length": 100, "continuation_length": 60, "samples_per_prompt": 2}},
         },
@@ -178,6 +180,15 @@ def test_whole_dag_with_fake_bionemo_container_through_report(tmp_path: Path) ->
     assert steps == ["bionemo_run.py convert", "bionemo_run.py infer", "bionemo_run.py predict", "bionemo_run.py train", "preprocess_evo2"]
     assert all(c["image"].endswith(".simg") and "--nv" in c["options"] for c in containerised)
     assert not any("evocane " in c["command"] for c in containerised)  # CPU steps stay outside the container
+
+    scored = pd.read_parquet(tmp_path / "results" / "datasets" / "homology_split" / "scored" / "windows.parquet")
+    built = pd.read_parquet(tmp_path / "results" / "datasets" / "homology_split" / "windows.parquet")
+    for split in ("validation", "test"):
+        sampled = set(scored.loc[scored["split"] == split, "window_id"])
+        assert len(sampled) == min(50, int((built["split"] == split).sum())) and sampled <= set(built["window_id"])
+        for prediction_set in (f"evo2-1b/homology_split/{split}", f"evo2-1b-full/homology_split/{split}", f"markov/homology_split/{split}/k2"):
+            index = pd.read_parquet(tmp_path / "results" / "predictions" / prediction_set / "index.parquet")
+            assert set(index["window_id"]) == sampled, prediction_set
 
     leaderboard = (tmp_path / "results" / "leaderboard.csv").read_text()
     for model in ("evo2-1b", "evo2-1b-full"):

@@ -3,9 +3,11 @@ the HTML report."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -56,10 +58,19 @@ def test_default_workflow_end_to_end_with_report(tmp_path: Path) -> None:
     for model in config["models"].values():
         if model["engine"] == "hf" and model.get("params", {}).get("steps"):
             model["params"].update(steps=12, warmup_steps=2, eval_every=6, checkpoint_every=6)
+    # homology_split's test split has ~870 windows on these slices: a smaller cap makes the scored subset a sample
+    config["evaluation"]["nextbase"]["subset"]["max_windows"] = 200
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     run = snakemake("--cores", "2", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-5000:]
+    # every engine scored the same sampled windows, and the metrics count exactly those
+    scored = json.loads((tmp_path / "results" / "datasets" / "homology_split" / "scored" / "manifest.json").read_text())
+    test_counts = scored["subset"]["splits"]["test"]
+    assert test_counts["windows"] == 200 and test_counts["of_windows"] > 800
+    sampled = set(pd.read_parquet(tmp_path / "results" / "datasets" / "homology_split" / "scored" / "windows.parquet").query("split == 'test'")["window_id"])
+    for model in ("markov/homology_split/test/k4", "hf-random/homology_split/test", "hf-lora/homology_split/test"):
+        assert set(pd.read_parquet(tmp_path / "results" / "predictions" / model / "index.parquet")["window_id"]) == sampled, model
     summary = (tmp_path / "results" / "qc" / "summary.tsv").read_text()
     assert summary.startswith("cultivar\trecords\tbases")
     assert "mockcane\t6\t1800000" in summary

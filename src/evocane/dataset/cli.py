@@ -8,6 +8,7 @@
     evocane dataset-audit --variant homology_split
     evocane dataset-card --variant homology_split
     evocane dataset-compare
+    evocane dataset-subset --dataset results/datasets/homology_split --max-windows 1000 --out results/datasets/homology_split/scored
 """
 
 from __future__ import annotations
@@ -158,3 +159,20 @@ def _compare_command(args: argparse.Namespace) -> None:
     fmt = config["qc"]["plot_format"]
     out = args.datasets / "comparison"
     comparison_step({name: args.datasets / name for name in names}, out / "leakage.tsv", out / f"leakage.{fmt}")
+
+
+def _subset_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, type=Path, help="built variant directory (results/datasets/<variant>)")
+    p.add_argument("--splits", nargs="+", default=["validation", "test"], help="splits to sample (default: validation test)")
+    p.add_argument("--max-windows", required=True, type=int, help="at most this many windows per split")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="subset directory to write (dataset contract)")
+
+
+@command("dataset-subset", "seeded random subset of a variant's held-out windows, the same for every model scored on it", _subset_args)
+def _subset_command(args: argparse.Namespace) -> None:
+    from evocane.dataset.subset import write_scored_subset
+
+    subset = write_scored_subset(args.dataset, args.splits, args.max_windows, args.seed, args.out)
+    for split, counts in subset["splits"].items():
+        print(f"{split}: {counts['windows']} of {counts['of_windows']} windows ({counts['tokens']} tokens)")

@@ -48,6 +48,28 @@ def dataset_files(results: str, *splits: str) -> InputFunction:
     return lambda wildcards: [f"{results}/datasets/{wildcards.variant}/windows.parquet", f"{results}/datasets/{wildcards.variant}/manifest.json"]
 
 
+def scored_subset(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """evaluation.nextbase.subset when it caps the scored windows, else None."""
+    subset = config["evaluation"]["nextbase"]["subset"]
+    return subset if subset["max_windows"] is not None else None
+
+
+def scored_dataset_dir(config: Mapping[str, Any], results: str) -> InputFunction:
+    """The dataset directory the validation/test splits are scored and evaluated from: the variant itself, or its
+    scored subset (results/datasets/{variant}/scored, evocane.dataset.subset) when evaluation.nextbase.subset caps
+    the windows. Every engine's scoring rule and the next-base rules read it, so all models see the same windows."""
+    suffix = "/scored" if scored_subset(config) else ""
+    return lambda wildcards: f"{results}/datasets/{wildcards.variant}{suffix}"
+
+
+def scored_dataset_files(config: Mapping[str, Any], results: str) -> InputFunction:
+    """The input that stands for :func:`scored_dataset_dir`: the subset directory (one rule output), or the
+    variant's window table and manifest."""
+    if scored_subset(config):
+        return lambda wildcards: [f"{results}/datasets/{wildcards.variant}/scored"]
+    return dataset_files(results)
+
+
 def engine_targets(runs: Sequence[Run], splits: Sequence[str], results: str) -> list[str]:
     targets = [f"{results}/predictions/{run.model}/{run.variant}/{split}" for run in runs for split in splits]
     targets += [f"{results}/generation/{run.model}/{run.variant}/generated.fa" for run in runs if run.generate]
