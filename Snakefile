@@ -12,10 +12,17 @@
 
 from snakemake.utils import min_version
 
+from evocane.config import is_whole_config
+
 min_version("9.19")
 
 
-configfile: "config/config.yaml"
+# The demo config is the base that --configfile overlays (e.g. `evo2: {enabled: true}`) merge over, unless a
+# --configfile is a whole configuration naming its own genomes (`cultivars:`, e.g. config/sugarcane.yaml): then the
+# demo's cultivars, dataset variants, models and experiments stay out of the run.
+if not is_whole_config(*workflow.overwrite_configfiles):
+
+    configfile: "config/config.yaml"
 
 
 report: "report/workflow.rst"

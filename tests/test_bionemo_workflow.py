@@ -74,7 +74,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def profile_dry_run(workdir: Path, bionemo: dict | None, *extra: str, targets: tuple[str, ...] = ()) -> tuple[list[dict], str]:
-    configs = ["--configfile", "config/config.yaml", overlay(workdir, "cluster", bionemo)] if bionemo is not None else []
+    configs = ["--configfile", str(workdir / "config" / "config.yaml"), overlay(workdir, "cluster", bionemo)] if bionemo is not None else []
     result = snakemake(workdir, "-n", *targets, *extra, "--profile", str(REPO / "profiles" / "slurm-gpu"), *configs)
     assert result.returncode == 0, result.stderr[-3000:]
     return jobs(result.stdout), result.stdout + result.stderr
@@ -109,7 +109,7 @@ def test_lora_model_with_generation_is_refused(workdir: Path) -> None:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["experiments"]["bionemo_lora"]["generate"] = True
     (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, "-n", "--cores", "1", "--configfile", "config/config.yaml", overlay(workdir, "on", {}))
+    result = snakemake(workdir, "-n", "--cores", "1", "--configfile", str(workdir / "config" / "config.yaml"), overlay(workdir, "on", {}))
     assert result.returncode != 0 and "cannot apply LoRA" in result.stderr + result.stdout
 
 

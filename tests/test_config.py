@@ -95,3 +95,14 @@ def test_overlay_files_merge_recursively_like_snakemake(tmp_path: Path) -> None:
     assert config["cultivars"]["thaliana"]["max_length"] == 5000
     assert config["cultivars"]["thaliana"]["sources"]  # the rest of the entry survives the overlay
     assert config["cultivars"]["mockcane"]["max_length"] == 2_000_000
+
+
+def test_whole_configs_are_told_from_overlays(tmp_path: Path) -> None:
+    from evocane.config import is_whole_config
+
+    overlay = tmp_path / "on.yaml"
+    overlay.write_text("evo2: {enabled: true}\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert not is_whole_config() and not is_whole_config(overlay, empty)
+    assert is_whole_config(REPO / "config" / "sugarcane.yaml") and is_whole_config(overlay, REPO / "config" / "config.yaml")

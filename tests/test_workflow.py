@@ -26,9 +26,15 @@ def test_dry_run_default_config(tmp_path: Path) -> None:
 
 
 def test_dry_run_sugarcane_plans_downloads_without_network(tmp_path: Path) -> None:
+    # as in a checkout, the demo config sits at config/config.yaml: the whole sugarcane config must keep it out
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text((REPO / "config" / "config.yaml").read_text())
     result = snakemake("-n", "--cores", "2", "--configfile", str(REPO / "config" / "sugarcane.yaml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
     out = result.stdout
+    for demo_name in ("mockcane", "thaliana", "hf-pretrain", "experiments_demo"):
+        assert demo_name not in out, f"demo config leaked into the sugarcane plan: {demo_name}"
+    assert "results/datasets/homology_split/scored" in out  # sugarcane scores a 20,000-window sample per split
     for cultivar in ("R570", "XTT22", "ZZ1"):
         assert f"results/genomes/{cultivar}/genome.fa.gz" in out
     assert "resources/downloads/R570/GCA_038087645.1_Saccharum_officinarum_X_spontaneum_var_R570_v2.1_genomic.fna.gz" in out

@@ -112,6 +112,18 @@ def merge_config(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, 
     return base
 
 
+def is_whole_config(*paths: str | Path) -> bool:
+    """Whether one of these config files names its own genomes (a top-level ``cultivars`` key), i.e. is a whole
+    configuration such as config/sugarcane.yaml rather than an overlay such as ``evo2: {enabled: true}``. The
+    Snakefile loads the demo config (config/config.yaml) under command-line config files only when none is whole,
+    so the demo's cultivars, variants, models and experiments never leak into a sugarcane run."""
+    for path in paths:
+        data = load_yaml(path)
+        if isinstance(data, dict) and "cultivars" in data:
+            return True
+    return False
+
+
 def load_config(*paths: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
     """Load one or more YAML files (later ones merged over earlier ones, recursively, as Snakemake does) and
     validate."""
