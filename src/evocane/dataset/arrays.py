@@ -81,6 +81,16 @@ class SplitArrays:
         return self.tokens[offset:end], self.labels[offset:end], self.weights[offset:end]
 
 
+def dataset_variant_name(dataset_dir: str | Path) -> str:
+    """The variant name of a dataset directory: its manifest's ``variant`` if present, else the folder name."""
+    manifest = Path(dataset_dir) / "manifest.json"
+    if manifest.exists():
+        name = json.loads(manifest.read_text()).get("variant")
+        if name:
+            return str(name)
+    return Path(dataset_dir).resolve().name
+
+
 def array_path(dataset_dir: str | Path, split: str, kind: str) -> Path:
     return Path(dataset_dir) / "arrays" / f"{split}.{kind}.npy"
 

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from evocane.atomic import atomic_dir
-from evocane.dataset.arrays import SPLITS, DatasetReader, SplitArrayWriter
+from evocane.dataset.arrays import SPLITS, DatasetReader, SplitArrayWriter, dataset_variant_name
 from evocane.dataset.splits import rng_for
 from evocane.errors import EvocaneError
 
@@ -42,7 +42,7 @@ def write_scored_subset(dataset_dir: str | Path, splits: Sequence[str], max_wind
     ``subset`` entry of its manifest."""
     dataset = DatasetReader(dataset_dir)
     manifest = dataset.manifest
-    variant = str(manifest.get("variant") or Path(dataset_dir).resolve().name)
+    variant = dataset_variant_name(dataset_dir)
     unknown = [split for split in splits if split not in SPLITS]
     if unknown:
         raise EvocaneError(f"{dataset_dir}: unknown split(s) {', '.join(unknown)} (splits: {', '.join(SPLITS)})")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from evocane import __version__
+from evocane.dataset.arrays import dataset_variant_name
 from evocane.dataset.config import variant_names
 from evocane.errors import EvocaneError
 
@@ -161,16 +162,6 @@ def read_checkpoint_meta(checkpoint_dir: str | Path) -> dict[str, Any]:
 def checkpoint_model(checkpoint_dir: str | Path) -> ModelConfig:
     meta = read_checkpoint_meta(checkpoint_dir)
     return ModelConfig(meta["model"], meta["engine"], meta.get("params") or {}, meta.get("description", ""), meta.get("init_checkpoint"))
-
-
-def dataset_variant_name(dataset_dir: str | Path) -> str:
-    """The variant name of a dataset directory: its manifest's ``variant`` if present, else the folder name."""
-    manifest = Path(dataset_dir) / "manifest.json"
-    if manifest.exists():
-        name = json.loads(manifest.read_text()).get("variant")
-        if name:
-            return str(name)
-    return Path(dataset_dir).resolve().name
 
 
 # --- config views ----------------------------------------------------------------------------------------------------

@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 
 from evocane.atomic import atomic_dir
-from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader
+from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader, dataset_variant_name
 from evocane.errors import EvocaneError
 from evocane.evaluate import metrics
 from evocane.evaluate.shuffle import gc_fraction
-from evocane.evaluate.taskdata import dataset_variant
 from evocane.genome.fasta import read_fasta
 from evocane.predictions import GeneratedSequence
 
@@ -105,7 +104,7 @@ def build_generation_inputs(dataset_dir: str | Path, params: GenerationParams, o
         _write_fasta(prompts, temp / "prompts.fa")
         _write_fasta(truths, temp / "truth.fa")
         _write_fasta(pieces, temp / "genome.fa")
-        manifest = {"variant": dataset_variant(dataset_dir), "task": "generation", "prompts": len(prompts), "params": params.__dict__}
+        manifest = {"variant": dataset_variant_name(dataset_dir), "task": "generation", "prompts": len(prompts), "params": params.__dict__}
         (temp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return out_dir
 

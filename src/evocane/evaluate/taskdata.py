@@ -31,6 +31,7 @@ from evocane.dataset.arrays import (
     WINDOW_COLUMNS,
     DatasetReader,
     SplitArrayWriter,
+    dataset_variant_name,
 )
 from evocane.errors import EvocaneError
 from evocane.predictions import PredictionReader, prediction_dirs
@@ -92,16 +93,7 @@ def held_out_regions(dataset_dir: str | Path) -> HeldOut:
         tags.setdefault(str(cultivar), bytes(tokens[int(first["offset"]) : int(first["offset"]) + prefix]))
     sample = np.asarray(tokens[: min(len(tokens), 1 << 22)])
     uppercase = not bool(np.any((sample >= ord("a")) & (sample <= ord("z"))))
-    return HeldOut(intervals, groups, tags, uppercase, dataset_variant(dataset_dir))
-
-
-def dataset_variant(dataset_dir: str | Path) -> str:
-    manifest = Path(dataset_dir) / "manifest.json"
-    if manifest.exists():
-        name = json.loads(manifest.read_text()).get("variant")
-        if name:
-            return str(name)
-    return Path(dataset_dir).resolve().name
+    return HeldOut(intervals, groups, tags, uppercase, dataset_variant_name(dataset_dir))
 
 
 class Genome:
