@@ -20,9 +20,8 @@ def bionemo_scored_dataset(wildcards):
 
 
 def bionemo_scored_inputs(wildcards):
-    directory, split = bionemo_scored_dataset(wildcards)
     if wildcards.target.startswith("task_"):
-        return [directory]
+        return [bionemo_scored_dataset(wildcards)[0]]
     return scored_files(wildcards)
 
 
