@@ -43,7 +43,7 @@ ruleorder: evo2_generate > generate_model
 rule evo2_train:
     input:
         dataset_files("train", "validation"),
-        init=evo2_init_checkpoint,
+        init=engine_workflow.init_checkpoint_input(config),
     output:
         directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
     params:

@@ -2,11 +2,6 @@
 # They read the globals that rules/evo2.smk defines, at call time.
 
 
-def evo2_init_checkpoint(wildcards):
-    init = config["models"][wildcards.model].get("init_checkpoint")
-    return [init] if init else []
-
-
 def evo2_finetuned_checkpoints():
     return [
         f"{RESULTS}/models/{run.model}/{run.variant}/checkpoint" for run in EVO2_RUNS if EVO2_PARAMS[run.model].mode != "zero_shot"

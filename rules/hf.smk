@@ -24,7 +24,7 @@ ruleorder: hf_train > train_model
 rule hf_train:
     input:
         dataset_files("train", "validation"),
-        init=hf_workflow.init_checkpoint_input(config),
+        init=engine_workflow.init_checkpoint_input(config),
     output:
         directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
     params:

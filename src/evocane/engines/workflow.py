@@ -48,25 +48,36 @@ def dataset_files(results: str, *splits: str) -> InputFunction:
     return lambda wildcards: [f"{results}/datasets/{wildcards.variant}/windows.parquet", f"{results}/datasets/{wildcards.variant}/manifest.json"]
 
 
-def scored_subset(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """evaluation.nextbase.subset when it caps the scored windows, else None."""
-    subset = config["evaluation"]["nextbase"]["subset"]
-    return subset if subset["max_windows"] is not None else None
+def init_checkpoint_input(config: Mapping[str, Any]) -> InputFunction:
+    """Input function of a training rule: the model's init_checkpoint, if any (another model's checkpoint under
+    results/ is then built first)."""
+
+    def init(wildcards: Any) -> list[str]:
+        path = config["models"][wildcards.model].get("init_checkpoint")
+        return [path] if path else []
+
+    return init
+
+
+def uses_scored_subset(config: Mapping[str, Any]) -> bool:
+    """Whether evaluation.nextbase.subset caps the scored windows."""
+    return config["evaluation"]["nextbase"]["subset"]["max_windows"] is not None
 
 
 def scored_dataset_dir(config: Mapping[str, Any], results: str) -> InputFunction:
     """The dataset directory the validation/test splits are scored and evaluated from: the variant itself, or its
     scored subset (results/datasets/{variant}/scored, evocane.dataset.subset) when evaluation.nextbase.subset caps
     the windows. Every engine's scoring rule and the next-base rules read it, so all models see the same windows."""
-    suffix = "/scored" if scored_subset(config) else ""
+    suffix = "/scored" if uses_scored_subset(config) else ""
     return lambda wildcards: f"{results}/datasets/{wildcards.variant}{suffix}"
 
 
 def scored_dataset_files(config: Mapping[str, Any], results: str) -> InputFunction:
     """The input that stands for :func:`scored_dataset_dir`: the subset directory (one rule output), or the
     variant's window table and manifest."""
-    if scored_subset(config):
-        return lambda wildcards: [f"{results}/datasets/{wildcards.variant}/scored"]
+    if uses_scored_subset(config):
+        directory = scored_dataset_dir(config, results)
+        return lambda wildcards: [directory(wildcards)]
     return dataset_files(results)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evocane.engines.base import Run
@@ -24,17 +24,6 @@ def hf_params(config: Mapping[str, Any]) -> dict[str, HFParams]:
             raise EvocaneError(f"config key 'models.{name}.params.lora': LoRA adapts existing weights; set init_checkpoint or params.base_model")
         out[name] = params
     return out
-
-
-def init_checkpoint_input(config: Mapping[str, Any]) -> Callable[[Any], list[str]]:
-    """Input function of hf_train: the model's init_checkpoint (another model's checkpoint under results/ is then
-    built first)."""
-
-    def init(wildcards: Any) -> list[str]:
-        path = config["models"][wildcards.model].get("init_checkpoint")
-        return [path] if path else []
-
-    return init
 
 
 def trained_checkpoints(config: Mapping[str, Any], runs: Sequence[Run], params: Mapping[str, HFParams], results: str) -> list[str]:
