@@ -7,7 +7,9 @@ rule download:
     output:
         "resources/downloads/{cultivar}/{filename}",
     params:
-        spec=download_spec,
+        # every config-derived value reaches the shell quoted (:q); an empty sha256 means "not checked"
+        url=lambda wc: download_spec(wc)["url"],
+        sha256=lambda wc: download_spec(wc).get("sha256") or "",
     log:
         "logs/download/{cultivar}/{filename}.log",
     conda:
@@ -15,9 +17,7 @@ rule download:
     retries: 2
     localrule: True
     shell:
-        "evocane download --url '{params.spec[url]}' --output {output:q} "
-        "$( [ -n '{params.spec[sha256]}' ] && [ '{params.spec[sha256]}' != 'None' ] && echo --sha256 '{params.spec[sha256]}' ) "
-        "> {log:q} 2>&1"
+        "evocane download --url {params.url:q} --sha256 {params.sha256:q} --output {output:q} > {log:q} 2>&1"
 
 
 # --- prepare: bgzipped + indexed FASTA, renamed GFF3, records.tsv with homology groups --------------------------------

@@ -50,7 +50,7 @@ def _validate(args: argparse.Namespace) -> None:
 def _download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--output", required=True, type=Path)
-    p.add_argument("--sha256", default=None)
+    p.add_argument("--sha256", default="", help="expected sha256 of the file; empty: not checked")
     p.add_argument("--retries", type=int, default=5)
 
 
@@ -58,7 +58,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
 def _download(args: argparse.Namespace) -> None:
     from evocane.genome.download import download
 
-    download(args.url, args.output, args.sha256, retries=args.retries)
+    download(args.url, args.output, args.sha256 or None, retries=args.retries)
 
 
 def _prepare_args(p: argparse.ArgumentParser) -> None:
