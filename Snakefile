@@ -2,9 +2,9 @@
 #
 #   genomes + GFF3 -> QC -> datasets -> engines -> predictions -> evaluation -> report
 #
-# Outputs (all under results/):
-#   genomes/{cultivar}/genome.fa.gz(.fai,.gzi), annotation.gff3.gz, records.tsv, qc.tsv
-#   qc/summary.tsv, qc/records.tsv, qc/*.png
+# Outputs: everything under results/, laid out by src/evocane/layout.py (its docstring lists every path).
+# Every job runs the configuration planned here: rules/common.smk resolves it once and hands each job the part it
+# reads as a content-addressed job config (results/config/<sha256>.json).
 #
 # Run:  snakemake --cores 2                                  (default demo config)
 #       snakemake --profile profiles/slurm-gpu --configfile config/sugarcane.yaml
@@ -34,10 +34,8 @@ include: "rules/datasets.smk"
 include: "rules/engines.smk"
 include: "rules/evaluation.smk"
 include: "rules/tasks.smk"
-include: "rules/hf.smk"
 include: "rules/bionemo_functions.smk"
 include: "rules/bionemo.smk"
-include: "rules/evo2_functions.smk"
 include: "rules/evo2.smk"
 
 

@@ -40,7 +40,6 @@ try:
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
 
-ENGINE_ENVS["bionemo"] = "../envs/bionemo.yaml"
 BIONEMO_IMAGE = BIONEMO.settings.image
 BIONEMO_SCRIPT = str(Path(workflow.basedir) / "scripts" / "bionemo_run.py")
 BIONEMO_OUT = bionemo_paths.BIONEMO
@@ -49,10 +48,6 @@ BIONEMO_TRAINED_PATTERN = "|".join(BIONEMO.trained_model_names) or "(?!)"
 BIONEMO_GENERATING_PATTERN = "|".join(name for name, model in BIONEMO.models.items() if not model.lora) or "(?!)"
 BIONEMO_CONVERTED_PATTERN = "|".join(BIONEMO.converted_checkpoints) or "(?!)"
 
-if not BIONEMO.settings.enabled and BIONEMO.model_names:
-    # bionemo.enabled: false (the CPU demo) keeps the BioNeMo models out of the requested runs; the rules stay
-    # defined, so `--config 'bionemo={enabled: true}'` plans them.
-    ENGINE_RUNS[:] = [run for run in ENGINE_RUNS if run.model not in BIONEMO.models]
 for _run in ENGINE_RUNS:
     if _run.generate and _run.model in BIONEMO.models and BIONEMO.models[_run.model].lora:
         raise WorkflowError(
@@ -61,9 +56,8 @@ for _run in ENGINE_RUNS:
         )
 
 
-ruleorder: bionemo_checkpoint > train_model
-ruleorder: bionemo_predictions > score_model
-ruleorder: bionemo_generated > generate_model
+# bionemo models are outside the shared engine rules' model pattern (own_rules in the engine registry); the task
+# rules are shared with every engine, so the BioNeMo versions take precedence for BioNeMo models
 ruleorder: bionemo_task_predictions > task_score
 ruleorder: bionemo_task_generated > task_generate
 
@@ -89,7 +83,7 @@ rule bionemo_convert:
 rule bionemo_preprocess:
     input:
         config=preprocess_config("{variant}", "{split}"),
-        fasta=f"{RESULTS}/datasets/{{variant}}/fasta/{{split}}.fa",
+        fasta=str(VARIANT.fasta("{split}")),
     output:
         multiext(
             f"{preprocessed_dir('{variant}')}/{{variant}}_{{split}}_byte-level_",
@@ -147,12 +141,10 @@ rule bionemo_checkpoint:
     input:
         unpack(bionemo_checkpoint_inputs),
     output:
-        directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
+        directory(layout.checkpoint()),
     params:
-        manifest=lambda wc, input: f"--train-manifest {input.manifest}" if "manifest" in input.keys() else "",
-        spec=model_spec,
-        settings=json.dumps(config["bionemo"], sort_keys=True),
-        config=CONFIG_ARGS,
+        manifest=lambda wc, input: ["--train-manifest", input.manifest] if "manifest" in input.keys() else [],
+        config=job_config("models.{model}", "bionemo"),
     log:
         "logs/bionemo/checkpoint/{model}/{variant}.log",
     conda:
@@ -162,8 +154,8 @@ rule bionemo_checkpoint:
         model=BIONEMO_MODEL_PATTERN,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane bionemo-checkpoint --config {params.config} --model {wildcards.model} --variant {wildcards.variant} "
-        "--out {output:q} {params.manifest} > {log:q} 2>&1"
+        "evocane bionemo-checkpoint --job-config {params.config:q} --model {wildcards.model:q} "
+        "--variant {wildcards.variant:q} --out {output:q} {params.manifest:q} > {log:q} 2>&1"
 
 
 # --- scoring: the dataset's validation/test splits and the tasks' datasets ({target}) -------------------------------
@@ -188,12 +180,12 @@ rule bionemo_fasta:
         variant=VARIANT_PATTERN,
         target=BIONEMO_SCORE_TARGETS,
     shell:
-        "evocane bionemo-fasta --dataset {params.dataset:q} --split {params.split} --out {output:q} > {log:q} 2>&1"
+        "evocane bionemo-fasta --dataset {params.dataset:q} --split {params.split:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule bionemo_predict:
     input:
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
         fasta=f"{BIONEMO_OUT}/fasta/{{variant}}/{{target}}.fa",
     output:
         temp(directory(f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/{{target}}")),
@@ -221,9 +213,9 @@ rule bionemo_predictions:
     input:
         scored_files,
         raw=f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/{{split}}",
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
     output:
-        directory(f"{RESULTS}/predictions/{{model}}/{{variant}}/{{split}}"),
+        directory(layout.predictions()),
     params:
         dataset=scored_dir,
         distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
@@ -239,16 +231,16 @@ rule bionemo_predictions:
         split="validation|test",
     shell:
         "evocane bionemo-predictions --raw {input.raw:q} --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} "
-        "--split {wildcards.split} --distribution-windows {params.distribution_windows} --out {output:q} > {log:q} 2>&1"
+        "--split {wildcards.split:q} --distribution-windows {params.distribution_windows} --out {output:q} > {log:q} 2>&1"
 
 
 rule bionemo_task_predictions:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/{{task}}/inputs",
+        inputs=layout.task_inputs(),
         raw=f"{BIONEMO_OUT}/predict/{{model}}/{{variant}}/task_{{task}}",
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
     output:
-        directory(f"{RESULTS}/tasks/{{variant}}/{{task}}/predictions/{{model}}"),
+        directory(layout.task_predictions()),
     log:
         "logs/bionemo/task_predictions/{variant}/{task}/{model}.log",
     conda:
@@ -266,7 +258,7 @@ rule bionemo_task_predictions:
 
 rule bionemo_infer:
     input:
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
         prompts=bionemo_prompts,
     output:
         directory(f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/{{target}}"),
@@ -292,9 +284,9 @@ rule bionemo_infer:
 rule bionemo_generated:
     input:
         raw=f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/generation",
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
     output:
-        f"{RESULTS}/generation/{{model}}/{{variant}}/generated.fa",
+        layout.generated(),
     log:
         "logs/bionemo/generated/{model}/{variant}.log",
     conda:
@@ -310,10 +302,10 @@ rule bionemo_task_generated:
     input:
         sampled=f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/task_sampled",
         greedy=f"{BIONEMO_OUT}/infer/{{model}}/{{variant}}/task_greedy",
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
     output:
-        sampled=f"{RESULTS}/tasks/{{variant}}/generation/generated/{{model}}/sampled.fa",
-        greedy=f"{RESULTS}/tasks/{{variant}}/generation/generated/{{model}}/greedy.fa",
+        sampled=layout.task_generated(mode="sampled"),
+        greedy=layout.task_generated(mode="greedy"),
     log:
         "logs/bionemo/task_generated/{variant}/{model}.log",
     conda:

@@ -15,7 +15,7 @@ def bionemo_checkpoint_inputs(wildcards):
 def bionemo_scored_dataset(wildcards):
     """The dataset-contract directory and split a scoring target reads."""
     if wildcards.target.startswith("task_"):
-        return f"{RESULTS}/tasks/{wildcards.variant}/{wildcards.target[len('task_'):]}/inputs", "test"
+        return layout.task_inputs(wildcards.variant, wildcards.target[len("task_") :]), "test"
     return scored_dir(wildcards), wildcards.target
 
 
@@ -38,5 +38,5 @@ def bionemo_sampling(target):
 
 def bionemo_prompts(wildcards):
     if wildcards.target == "generation":
-        return f"{RESULTS}/prompts/{wildcards.variant}.fa"
-    return f"{RESULTS}/tasks/{wildcards.variant}/generation/inputs"
+        return layout.prompts(wildcards.variant)
+    return layout.task_inputs(wildcards.variant, "generation")

@@ -1,24 +1,48 @@
-# Snakefile-side helpers: config validation, wildcard constraints, input functions and target lists.
-# Logic lives in the evocane package (src/evocane); rules only wire files to its commands and scripts.
+# Snakefile-side helpers: the one resolved configuration, wildcard constraints, input functions and target lists.
+# Logic lives in the evocane package (src/evocane); rules only wire files to its commands. Every path under
+# results/ comes from evocane.layout.
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from evocane.config import validate_config  # noqa: E402
+from evocane import layout  # noqa: E402
+from evocane.config import resolve_config, write_job_config  # noqa: E402
 from evocane.errors import EvocaneError  # noqa: E402
 from evocane.genome.sources import local_path, url_downloads  # noqa: E402
 
-_config_source = ", ".join(str(p) for p in workflow.configfiles) or "config"
+# Snakemake merged, lowest first: the Snakefile's configfile (the demo, unless a whole --configfile replaces it),
+# the --configfile files in order, then --config values (all strings when nested: coerced to the schema's types).
+_CONFIG_FILES = [f for f in workflow.configfiles if f not in workflow.overwrite_configfiles]
+_CONFIG_FILES += [f for f in workflow.overwrite_configfiles]
+_config_source = ", ".join(str(p) for p in _CONFIG_FILES) or "config"
 try:
-    validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml", source=_config_source)
+    resolve_config(
+        config, _CONFIG_FILES, workflow.config_settings.config, Path(workflow.basedir) / "config" / "schema.yaml"
+    )
 except EvocaneError as _error:
     raise WorkflowError(str(_error)) from None
 
+
+def job_config(*keys, **resolved):
+    """A params function: the job config holding the resolved values at ``keys`` (dotted, wildcards such as
+    {model} filled per job; or functions of wildcards returning such keys), plus ``resolved`` entries (functions of wildcards) for values resolved beyond the
+    config, e.g. a dataset step's view of its variant. Written once per distinct content under results/config/,
+    so its name, the param, changes exactly when a value the job reads changes."""
+
+    def path(wildcards):
+        values = dict(wildcards.items())
+        keys_here = []
+        for key in keys:  # a dotted key, or a function of wildcards returning several
+            keys_here += key(wildcards) if callable(key) else [key.format_map(values)]
+        extra = {name: function(wildcards) for name, function in resolved.items()}
+        return str(write_job_config(config, keys_here, layout.job_configs(), extra))
+
+    return path
+
+
 CULTIVARS = list(config["cultivars"])
-RESULTS = "results"
-DOWNLOADS = Path("resources/downloads")
 
 
 wildcard_constraints:
@@ -26,13 +50,14 @@ wildcard_constraints:
 
 
 # --- downloads -----------------------------------------------------------------------------------------------------
+DOWNLOADS = Path(layout.DOWNLOADS)
 DOWNLOAD_TARGETS = {}
 for _cultivar in CULTIVARS:
     DOWNLOAD_TARGETS.update(url_downloads(config["cultivars"][_cultivar], _cultivar, DOWNLOADS))
 
 
 def download_spec(wildcards):
-    return DOWNLOAD_TARGETS[f"{DOWNLOADS}/{wildcards.cultivar}/{wildcards.filename}"]
+    return DOWNLOAD_TARGETS[layout.download(wildcards.cultivar, wildcards.filename)]
 
 
 def source_inputs(wildcards):
@@ -52,23 +77,20 @@ def source_inputs(wildcards):
     return paths
 
 
-def qc_expectation_args(cultivar):
-    homology = config["cultivars"][cultivar]["homology"]
-    args = []
-    if homology.get("expected_groups"):
-        args.append(f"--expected-groups {homology['expected_groups']}")
-    if homology.get("max_haplotypes"):
-        args.append(f"--max-haplotypes {homology['max_haplotypes']}")
-    return " ".join(args)
+def qc_report_output(name, caption, label_kind, label):
+    return report(layout.qc_file(name), caption=caption, category="1. Genomes", subcategory="QC", labels={label_kind: label})
 
 
 # --- targets -------------------------------------------------------------------------------------------------------
+QC_PLOT_FORMAT = config["qc"]["plot_format"]
+
+
 def genome_targets():
-    return expand(f"{RESULTS}/genomes/{{cultivar}}/qc.tsv", cultivar=CULTIVARS) + [
-        f"{RESULTS}/qc/summary.tsv",
-        f"{RESULTS}/qc/records.tsv",
-        f"{RESULTS}/qc/record_composition.{config['qc']['plot_format']}",
-        f"{RESULTS}/qc/gc_vs_softmask.{config['qc']['plot_format']}",
+    return expand(layout.genome_file("qc.tsv"), cultivar=CULTIVARS) + [
+        layout.qc_file("summary.tsv"),
+        layout.qc_file("records.tsv"),
+        layout.qc_file(f"record_composition.{QC_PLOT_FORMAT}"),
+        layout.qc_file(f"gc_vs_softmask.{QC_PLOT_FORMAT}"),
     ]
 
 

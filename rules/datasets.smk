@@ -1,7 +1,8 @@
 # Dataset room: per-cultivar region labels, then per variant: split plan, training sketch, windows + labels +
 # tokens (the dataset contract), exports (FASTA, BioNeMo YAMLs), leakage audit and the dataset card.
-# Every rule runs scripts/dataset_step.py, which calls evocane.dataset.steps (by hand: `evocane dataset-*`);
-# input/param functions live in evocane.dataset.workflow.
+# Every rule runs `evocane dataset-*` (evocane.cli.dataset -> evocane.dataset.steps) with a job config holding the
+# step's view of the variant; genomes and datasets are found at their evocane.layout paths (the commands' defaults).
+# Input/param functions live in evocane.dataset.workflow.
 
 from evocane.dataset.workflow import DatasetRules  # noqa: E402
 
@@ -9,24 +10,26 @@ try:
     DATASETS = DatasetRules(config, config["qc"]["plot_format"])
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
+VARIANT = layout.VariantPaths.of()  # the files of variant {variant}
+SPLIT_NAMES = ["train", "validation", "test"]
 
 
 rule dataset_regions:
     input:
-        gff3="results/genomes/{cultivar}/annotation.gff3.gz",
-        fai="results/genomes/{cultivar}/genome.fa.gz.fai",
-        records="results/genomes/{cultivar}/records.tsv",
+        gff3=layout.genome_file("annotation.gff3.gz"),
+        fai=layout.genome_file("genome.fa.gz.fai"),
+        records=layout.genome_file("records.tsv"),
     output:
-        bed="results/datasets/regions/{cultivar}.bed.gz",
-        summary="results/datasets/regions/{cultivar}.summary.json",
+        bed=layout.regions(),
+        summary=layout.regions(suffix=".summary.json"),
     params:
-        settings=config["datasets"]["regions"],
+        config=job_config("datasets.regions", "cultivars.{cultivar}"),
     log:
         "logs/datasets/regions/{cultivar}.log",
     conda:
         "../envs/genome.yaml"
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-regions --job-config {params.config:q} --cultivar {wildcards.cultivar:q} > {log:q} 2>&1"
 
 
 rule dataset_plan:
@@ -35,13 +38,11 @@ rule dataset_plan:
         fasta=DATASETS.genome_files("genome.fa.gz"),
         regions=DATASETS.region_files(genic_only=True),
     output:
-        plan="results/datasets/{variant}/plan.parquet",
-        manifest="results/datasets/{variant}/splits/manifest.json",
-        beds=expand("results/datasets/{{variant}}/splits/{split}.bed", split=["train", "validation", "test"]),
+        plan=str(VARIANT.plan),
+        manifest=str(VARIANT.split_manifest),
+        beds=[str(VARIANT.split_bed(split)) for split in SPLIT_NAMES],
     params:
-        spec=DATASETS.spec("plan"),
-        genome_dirs=DATASETS.genome_dirs,
-        regions=DATASETS.regions(),
+        config=job_config(dataset_step=DATASETS.spec("plan")),
     wildcard_constraints:
         variant=DATASETS.variant_pattern,
     log:
@@ -50,19 +51,19 @@ rule dataset_plan:
         "../envs/genome.yaml"
     resources:
         mem_mb=config["datasets"]["mem_mb"],
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-plan --job-config {params.config:q} --variant {wildcards.variant:q} > {log:q} 2>&1"
 
 
 rule dataset_sketch:
     input:
-        plan="results/datasets/{variant}/plan.parquet",
-        fasta="results/genomes/{cultivar}/genome.fa.gz",
-        records="results/genomes/{cultivar}/records.tsv",
+        plan=str(VARIANT.plan),
+        fasta=layout.genome_file("genome.fa.gz"),
+        records=layout.genome_file("records.tsv"),
     output:
-        "results/datasets/{variant}/audit/sketch/{cultivar}.npy",
+        str(VARIANT.sketch("{cultivar}")),
     params:
-        spec=DATASETS.spec("sketch"),
+        config=job_config(dataset_step=DATASETS.spec("sketch")),
     wildcard_constraints:
         variant=DATASETS.variant_pattern,
     log:
@@ -71,24 +72,23 @@ rule dataset_sketch:
         "../envs/genome.yaml"
     resources:
         mem_mb=config["datasets"]["mem_mb"],
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-sketch --job-config {params.config:q} --variant {wildcards.variant:q} "
+        "--cultivar {wildcards.cultivar:q} > {log:q} 2>&1"
 
 
 rule dataset_build:
     input:
-        plan="results/datasets/{variant}/plan.parquet",
+        plan=str(VARIANT.plan),
         genomes=DATASETS.genome_files("genome.fa.gz", "records.tsv"),
         regions=DATASETS.region_files(),
         sketches=DATASETS.sketches,
     output:
-        windows="results/datasets/{variant}/windows.parquet",
-        arrays=directory("results/datasets/{variant}/arrays"),
-        manifest="results/datasets/{variant}/manifest.json",
+        windows=str(VARIANT.windows),
+        arrays=directory(str(VARIANT.arrays)),
+        manifest=str(VARIANT.manifest),
     params:
-        spec=DATASETS.spec("build"),
-        genome_dirs=DATASETS.genome_dirs,
-        regions=DATASETS.regions(),
+        config=job_config(dataset_step=DATASETS.spec("build")),
     wildcard_constraints:
         variant=DATASETS.variant_pattern,
     log:
@@ -97,129 +97,127 @@ rule dataset_build:
         "../envs/genome.yaml"
     resources:
         mem_mb=config["datasets"]["mem_mb"],
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-build --job-config {params.config:q} --variant {wildcards.variant:q} > {log:q} 2>&1"
 
 
 rule dataset_export:
     input:
-        windows="results/datasets/{variant}/windows.parquet",
-        arrays="results/datasets/{variant}/arrays",
+        windows=str(VARIANT.windows),
+        arrays=str(VARIANT.arrays),
     output:
-        fasta=expand("results/datasets/{{variant}}/fasta/{split}.fa", split=["train", "validation", "test"]),
-        fai=expand("results/datasets/{{variant}}/fasta/{split}.fa.fai", split=["train", "validation", "test"]),
-        preprocess=expand("results/datasets/{{variant}}/bionemo/preprocess_{split}.yaml", split=["train", "validation", "test"]),
-        dataset_config="results/datasets/{variant}/bionemo/dataset_config.yaml",
+        fasta=[str(VARIANT.fasta(split)) for split in SPLIT_NAMES],
+        fai=[f"{VARIANT.fasta(split)}.fai" for split in SPLIT_NAMES],
+        preprocess=[str(VARIANT.bionemo / f"preprocess_{split}.yaml") for split in SPLIT_NAMES],
+        dataset_config=str(VARIANT.bionemo / "dataset_config.yaml"),
     params:
-        spec=DATASETS.spec("bionemo"),
+        config=job_config(dataset_step=DATASETS.spec("bionemo")),
     wildcard_constraints:
         variant=DATASETS.variant_pattern,
     log:
         "logs/datasets/{variant}/export.log",
     conda:
         "../envs/genome.yaml"
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-export --job-config {params.config:q} --variant {wildcards.variant:q} > {log:q} 2>&1"
 
 
 rule dataset_audit:
     input:
-        windows="results/datasets/{variant}/windows.parquet",
-        manifest="results/datasets/{variant}/manifest.json",
+        windows=str(VARIANT.windows),
+        manifest=str(VARIANT.manifest),
         sketches=DATASETS.sketches,
     output:
         table=report(
-            "results/datasets/{variant}/audit/leakage.tsv",
+            str(VARIANT.audit_table),
             caption="../report/dataset_leakage_table.rst",
             category="2. Datasets",
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "leakage table"},
         ),
         leakage=report(
-            f"results/datasets/{{variant}}/audit/leakage.{DATASETS.plot_format}",
+            str(VARIANT.audit_figure("leakage", DATASETS.plot_format)),
             caption="../report/dataset_leakage.rst",
             category="2. Datasets",
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "leakage figure"},
         ),
         composition=report(
-            f"results/datasets/{{variant}}/audit/composition.{DATASETS.plot_format}",
+            str(VARIANT.audit_figure("composition", DATASETS.plot_format)),
             caption="../report/dataset_composition.rst",
             category="2. Datasets",
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "composition figure"},
         ),
-        signature="results/datasets/{variant}/audit/train.sig",
+        signature=str(VARIANT.signature),
     params:
-        spec=DATASETS.spec("audit"),
+        config=job_config("qc.plot_format", dataset_step=DATASETS.spec("audit")),
     wildcard_constraints:
         variant=DATASETS.variant_pattern,
     log:
         "logs/datasets/{variant}/audit.log",
     conda:
         "../envs/genome.yaml"
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-audit --job-config {params.config:q} --variant {wildcards.variant:q} > {log:q} 2>&1"
 
 
 rule dataset_card:
     input:
-        windows="results/datasets/{variant}/windows.parquet",
-        manifest="results/datasets/{variant}/manifest.json",
-        split_manifest="results/datasets/{variant}/splits/manifest.json",
-        audit="results/datasets/{variant}/audit/leakage.tsv",
+        windows=str(VARIANT.windows),
+        manifest=str(VARIANT.manifest),
+        split_manifest=str(VARIANT.split_manifest),
+        audit=str(VARIANT.audit_table),
         regions=DATASETS.region_files(".summary.json"),
         genome=DATASETS.genome_files("genome.fa.gz", "annotation.gff3.gz", "records.tsv"),
     output:
         report(
-            "results/datasets/{variant}/card.html",
+            str(VARIANT.card),
             caption="../report/dataset_card.rst",
             category="2. Datasets",
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "dataset card"},
         ),
     params:
-        spec=DATASETS.spec("card"),
-        cultivars=DATASETS.cultivar_configs,
-        genome_dirs=DATASETS.genome_dirs,
-        region_summaries=DATASETS.regions(".summary.json"),
+        config=job_config(DATASETS.cultivar_keys, dataset_step=DATASETS.spec("card")),
     wildcard_constraints:
         variant=DATASETS.variant_pattern,
     log:
         "logs/datasets/{variant}/card.log",
     conda:
         "../envs/genome.yaml"
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-card --job-config {params.config:q} --variant {wildcards.variant:q} > {log:q} 2>&1"
 
 
 rule dataset_comparison:
     input:
-        windows=expand("results/datasets/{variant}/windows.parquet", variant=DATASETS.variants),
-        manifests=expand("results/datasets/{variant}/manifest.json", variant=DATASETS.variants),
+        windows=expand(str(VARIANT.windows), variant=DATASETS.variants),
+        manifests=expand(str(VARIANT.manifest), variant=DATASETS.variants),
     output:
         table=report(
-            "results/datasets/comparison/leakage.tsv",
+            layout.dataset_comparison("leakage.tsv"),
             caption="../report/dataset_comparison_table.rst",
             category="2. Datasets",
             subcategory="Leakage across variants",
             labels={"variant": "all", "item": "leakage table"},
         ),
         plot=report(
-            f"results/datasets/comparison/leakage.{DATASETS.plot_format}",
+            layout.dataset_comparison(f"leakage.{DATASETS.plot_format}"),
             caption="../report/dataset_comparison.rst",
             category="2. Datasets",
             subcategory="Leakage across variants",
             labels={"variant": "all", "item": "leakage figure"},
         ),
     params:
-        variants=DATASETS.variant_dirs(),
+        config=job_config("qc.plot_format"),
+        variants=DATASETS.variants,
     log:
         "logs/datasets/comparison.log",
     conda:
         "../envs/genome.yaml"
-    script:
-        "../scripts/dataset_step.py"
+    shell:
+        "evocane dataset-compare --job-config {params.config:q} --variants {params.variants:q} > {log:q} 2>&1"
 
 
 TARGET_FUNCTIONS.append(DATASETS.targets)

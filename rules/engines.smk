@@ -1,96 +1,91 @@
-# Engines room: train, score and generate with any engine through one interface. The rules never name an engine:
-# `evocane train` dispatches on the model's `engine:` in the config, `evocane score|generate` on the checkpoint.
-# A new engine (hf, evo2, bionemo) needs a registry entry, a `params` schema block and a line in ENGINE_ENVS, not a
-# rule. Input functions and targets: evocane.engines.workflow.
+# Engines room: train, score and generate with any in-process engine (markov, hf, evo2, ...) through one rule
+# each. The rules never name an engine: `evocane train` dispatches on the model's `engine:` in its job config,
+# `evocane score|generate` on the checkpoint; the conda env, resources and parse-time checks are looked up per model
+# in the engine registry (evocane.engines.base). A new engine is a module and a registry line, not a rule. Engines
+# with rules of their own (BioNeMo's container steps) are left out of these rules' model pattern.
+# Input functions and targets: evocane.engines.workflow.EnginePlan.
 
-import shlex
 from functools import partial
 
 from evocane.engines import workflow as engine_workflow  # noqa: E402
 from evocane.dataset.config import variant_names  # noqa: E402
-from evocane.engines.base import experiment_runs  # noqa: E402
 
 try:
-    ENGINE_RUNS = experiment_runs(config)
+    ENGINES = engine_workflow.EnginePlan(config)
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
 
-MODEL_PATTERN = "|".join(config["models"]) or "(?!)"
-VARIANT_PATTERN = "|".join(variant_names(config)) or "(?!)"
-NEXTBASE_SPLITS = config["evaluation"]["nextbase"]["splits"]
-# The config file(s) this run was started with, for the commands that read a model's settings.
-CONFIG_ARGS = " ".join(shlex.quote(str(path)) for path in workflow.configfiles)
-# conda env per engine (paths relative to this file); CPU numpy engines share the genome env.
-ENGINE_ENVS = {"markov": "../envs/genome.yaml"}
-
-model_spec = engine_workflow.model_spec(config)
-model_resource = partial(engine_workflow.model_resource, config)
-engine_env = engine_workflow.engine_env(config, ENGINE_ENVS)
-dataset_dir = engine_workflow.dataset_dir(RESULTS)
-dataset_files = partial(engine_workflow.dataset_files, RESULTS)
+ENGINE_RUNS = ENGINES.runs
+MODEL_PATTERN = engine_workflow.pattern(list(config["models"]))
+VARIANT_PATTERN = engine_workflow.pattern(variant_names(config))
+NEXTBASE_SPLITS = ENGINES.splits
+model_resource = ENGINES.resource
+dataset_dir = engine_workflow.dataset_dir
+dataset_files = engine_workflow.dataset_files
 # validation/test are scored from the variant or its scored subset (evaluation.nextbase.subset)
-scored_dir = engine_workflow.scored_dataset_dir(config, RESULTS)
-scored_files = engine_workflow.scored_dataset_files(config, RESULTS)
+scored_dir = engine_workflow.scored_dataset_dir(config)
+scored_files = engine_workflow.scored_dataset_files(config)
+PLOT_FORMAT = config["evaluation"]["plot_format"]
 
 
 rule train_model:
     input:
-        dataset_files("train", "validation"),
+        dataset_files,
+        init=ENGINES.init_checkpoint,
     output:
-        directory(f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint"),
+        directory(layout.checkpoint()),
     params:
-        config=CONFIG_ARGS,
+        config=job_config("models.{model}"),
         dataset=dataset_dir,
-        spec=model_spec,
     log:
         "logs/train/{model}/{variant}.log",
     conda:
-        engine_env
+        ENGINES.conda_env
     threads: model_resource("threads")
     resources:
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     wildcard_constraints:
-        model=MODEL_PATTERN,
+        model=ENGINES.common_pattern,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane train --config {params.config} --model {wildcards.model} --dataset {params.dataset:q} "
+        "evocane train --job-config {params.config:q} --model {wildcards.model:q} --dataset {params.dataset:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
 rule score_model:
     input:
         scored_files,
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        checkpoint=layout.checkpoint(),
     output:
-        directory(f"{RESULTS}/predictions/{{model}}/{{variant}}/{{split}}"),
+        directory(layout.predictions()),
     params:
         dataset=scored_dir,
         distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
     log:
         "logs/score/{model}/{variant}/{split}.log",
     conda:
-        engine_env
+        ENGINES.conda_env
     threads: model_resource("threads")
     resources:
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     wildcard_constraints:
-        model=MODEL_PATTERN,
+        model=ENGINES.common_pattern,
         variant=VARIANT_PATTERN,
         split="validation|test",
     shell:
-        "evocane score --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} --split {wildcards.split} "
+        "evocane score --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} --split {wildcards.split:q} "
         "--distribution-windows {params.distribution_windows} --out {output:q} > {log:q} 2>&1"
 
 
 rule make_prompts:
     input:
-        dataset_files(config["evaluation"]["generation"]["prompts"]["split"]),
+        dataset_files,
     output:
-        f"{RESULTS}/prompts/{{variant}}.fa",
+        layout.prompts(),
     params:
         dataset=dataset_dir,
         spec=config["evaluation"]["generation"]["prompts"],
@@ -101,34 +96,64 @@ rule make_prompts:
     wildcard_constraints:
         variant=VARIANT_PATTERN,
     shell:
-        "evocane make-prompts --dataset {params.dataset:q} --split {params.spec[split]} --count {params.spec[count]} "
+        "evocane make-prompts --dataset {params.dataset:q} --split {params.spec[split]:q} --count {params.spec[count]} "
         "--length {params.spec[length]} --seed {params.spec[seed]} --out {output:q} > {log:q} 2>&1"
 
 
 rule generate_model:
     input:
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
-        prompts=f"{RESULTS}/prompts/{{variant}}.fa",
+        checkpoint=layout.checkpoint(),
+        prompts=layout.prompts(),
     output:
-        f"{RESULTS}/generation/{{model}}/{{variant}}/generated.fa",
+        layout.generated(),
     params:
-        config=CONFIG_ARGS,
-        sampling=config["evaluation"]["generation"]["sampling"],
+        config=job_config("evaluation.generation.sampling"),
     log:
         "logs/generate/{model}/{variant}.log",
     conda:
-        engine_env
+        ENGINES.conda_env
     threads: model_resource("threads")
     resources:
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
         gpu=model_resource("gpu"),
     wildcard_constraints:
-        model=MODEL_PATTERN,
+        model=ENGINES.common_pattern,
         variant=VARIANT_PATTERN,
     shell:
-        "evocane generate --config {params.config} --checkpoint {input.checkpoint:q} --prompts {input.prompts:q} "
+        "evocane generate --job-config {params.config:q} --checkpoint {input.checkpoint:q} --prompts {input.prompts:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
-TARGET_FUNCTIONS.append(partial(engine_workflow.engine_targets, ENGINE_RUNS, NEXTBASE_SPLITS, RESULTS))
+# Training curves of every engine whose models write them (the registry's `trains` check), one figure each.
+rule loss_curves:
+    input:
+        checkpoints=lambda wc: ENGINES.curve_checkpoints(wc.engine),
+    output:
+        plot=report(
+            layout.loss_curves("{engine}", PLOT_FORMAT),
+            caption="../report/loss_curves.rst",
+            category="3. Models",
+            subcategory="{engine} training",
+            labels={"engine": "{engine}", "item": "loss curves"},
+        ),
+        table=report(
+            layout.loss_curves("{engine}", "tsv"),
+            caption="../report/loss_table.rst",
+            category="3. Models",
+            subcategory="{engine} training",
+            labels={"engine": "{engine}", "item": "metrics table"},
+        ),
+    log:
+        "logs/loss_curves/{engine}.log",
+    conda:
+        lambda wc: f"../envs/{ENGINES.engine_env(wc.engine)}.yaml"
+    wildcard_constraints:
+        engine=engine_workflow.pattern(ENGINES.curve_engines()),
+    shell:
+        "evocane loss-curves --checkpoints {input.checkpoints:q} --plot {output.plot:q} --table {output.table:q} "
+        "> {log:q} 2>&1"
+
+
+TARGET_FUNCTIONS.append(ENGINES.engine_targets)
+TARGET_FUNCTIONS.append(partial(ENGINES.curve_targets, PLOT_FORMAT))

@@ -3,23 +3,24 @@
 #
 # Leaderboard parts: a task's rule file appends a function returning its part files (CSV/TSV with the columns of
 # evocane.evaluate.leaderboard) to LEADERBOARD_PARTS; the `leaderboard` rule combines them, whatever the order in
-# which the rule files are included. Input functions and targets: evocane.engines.workflow.
+# which the rule files are included. Input functions and targets: evocane.engines.workflow.EnginePlan.
 
 LEADERBOARD_PARTS = globals().get("LEADERBOARD_PARTS", [])
 NEXTBASE = config["evaluation"]["nextbase"]
-PLOT_FORMAT = config["evaluation"]["plot_format"]
-NEXTBASE_DIR = f"{RESULTS}/evaluation/{{variant}}/nextbase"
+NEXTBASE_DIR = layout.nextbase_dir()
+# what the evaluation commands read of the config
+EVALUATION_KEYS = ("evaluation.nextbase", "evaluation.bootstrap", "evaluation.plot_format")
 NEXTBASE_REPORT = {"category": "4. Next-base prediction", "subcategory": "{variant}"}
 
 
 rule nextbase_subset:
     input:
-        dataset_files(*NEXTBASE_SPLITS),
+        dataset_files,
     output:
-        directory(f"{RESULTS}/datasets/{{variant}}/scored"),
+        directory(layout.scored_dataset()),
     params:
         dataset=dataset_dir,
-        splits=" ".join(NEXTBASE_SPLITS),
+        splits=NEXTBASE_SPLITS,
         subset=NEXTBASE["subset"],
     log:
         "logs/nextbase_subset/{variant}.log",
@@ -28,14 +29,14 @@ rule nextbase_subset:
     wildcard_constraints:
         variant=VARIANT_PATTERN,
     shell:
-        "evocane dataset-subset --dataset {params.dataset:q} --splits {params.splits} "
+        "evocane dataset-subset --dataset {params.dataset:q} --splits {params.splits:q} "
         "--max-windows {params.subset[max_windows]} --seed {params.subset[seed]} --out {output:q} > {log:q} 2>&1"
 
 
 rule nextbase_metrics:
     input:
         scored_files,
-        predictions=engine_workflow.nextbase_predictions(ENGINE_RUNS, NEXTBASE_SPLITS, RESULTS),
+        predictions=ENGINES.nextbase_predictions(NEXTBASE_SPLITS),
     output:
         metrics=report(
             f"{NEXTBASE_DIR}/metrics.tsv",
@@ -46,9 +47,8 @@ rule nextbase_metrics:
         windows=f"{NEXTBASE_DIR}/windows.parquet",
         leaderboard=f"{NEXTBASE_DIR}/leaderboard.tsv",
     params:
-        config=CONFIG_ARGS,
+        config=job_config(*EVALUATION_KEYS),
         dataset=scored_dir,
-        settings={"nextbase": NEXTBASE, "bootstrap": config["evaluation"]["bootstrap"]},
         out_dir=subpath(output.metrics, parent=True),
     log:
         "logs/nextbase/{variant}.log",
@@ -57,7 +57,7 @@ rule nextbase_metrics:
     wildcard_constraints:
         variant=VARIANT_PATTERN,
     shell:
-        "evocane nextbase --config {params.config} --dataset {params.dataset:q} --predictions {input.predictions:q} "
+        "evocane nextbase --job-config {params.config:q} --dataset {params.dataset:q} --predictions {input.predictions:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
@@ -66,7 +66,7 @@ rule nextbase_plots:
         scored_files,
         metrics=f"{NEXTBASE_DIR}/metrics.tsv",
         windows=f"{NEXTBASE_DIR}/windows.parquet",
-        predictions=engine_workflow.nextbase_predictions(ENGINE_RUNS, [NEXTBASE["report_split"]], RESULTS),
+        predictions=ENGINES.nextbase_predictions([NEXTBASE["report_split"]]),
     output:
         regions=report(
             f"{NEXTBASE_DIR}/bits_by_region.{PLOT_FORMAT}",
@@ -105,7 +105,7 @@ rule nextbase_plots:
             **NEXTBASE_REPORT,
         ),
     params:
-        config=CONFIG_ARGS,
+        config=job_config(*EVALUATION_KEYS),
         dataset=scored_dir,
         split=NEXTBASE["report_split"],
         out_dir=subpath(output.regions, parent=True),
@@ -116,12 +116,12 @@ rule nextbase_plots:
     wildcard_constraints:
         variant=VARIANT_PATTERN,
     shell:
-        "evocane nextbase-plots --config {params.config} --dataset {params.dataset:q} --metrics {input.metrics:q} "
-        "--windows {input.windows:q} --predictions {input.predictions:q} --split {params.split} "
+        "evocane nextbase-plots --job-config {params.config:q} --dataset {params.dataset:q} --metrics {input.metrics:q} "
+        "--windows {input.windows:q} --predictions {input.predictions:q} --split {params.split:q} "
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
-LEADERBOARD_PARTS.append(partial(engine_workflow.nextbase_parts, ENGINE_RUNS, RESULTS))
+LEADERBOARD_PARTS.append(ENGINES.nextbase_parts)
 
 
 rule leaderboard:
@@ -129,13 +129,13 @@ rule leaderboard:
         engine_workflow.leaderboard_inputs(LEADERBOARD_PARTS),
     output:
         csv=report(
-            f"{RESULTS}/leaderboard.csv",
+            layout.leaderboard(),
             caption="../report/leaderboard.rst",
             category="0. Leaderboard",
             labels={"table": "leaderboard (long format)"},
         ),
         table=report(
-            f"{RESULTS}/evaluation/leaderboard_table.tsv",
+            layout.leaderboard_table(),
             caption="../report/leaderboard_table.rst",
             category="0. Leaderboard",
             labels={"table": "model x variant"},
@@ -148,4 +148,4 @@ rule leaderboard:
         "evocane leaderboard --parts {input:q} --output {output.csv:q} --table {output.table:q} > {log:q} 2>&1"
 
 
-TARGET_FUNCTIONS.append(partial(engine_workflow.evaluation_targets, ENGINE_RUNS, RESULTS))
+TARGET_FUNCTIONS.append(ENGINES.evaluation_targets)

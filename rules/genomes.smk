@@ -5,7 +5,7 @@
 # --- download: one URL to resources/downloads/{cultivar}/{filename}, resumable and sha256-verified ------------------
 rule download:
     output:
-        "resources/downloads/{cultivar}/{filename}",
+        layout.download(),
     params:
         # every config-derived value reaches the shell quoted (:q); an empty sha256 means "not checked"
         url=lambda wc: download_spec(wc)["url"],
@@ -25,13 +25,14 @@ rule prepare_genome:
     input:
         source_inputs,
     output:
-        fasta="results/genomes/{cultivar}/genome.fa.gz",
-        fai="results/genomes/{cultivar}/genome.fa.gz.fai",
-        gzi="results/genomes/{cultivar}/genome.fa.gz.gzi",
-        gff3="results/genomes/{cultivar}/annotation.gff3.gz",
-        records="results/genomes/{cultivar}/records.tsv",
+        fasta=layout.genome_file("genome.fa.gz"),
+        fai=layout.genome_file("genome.fa.gz.fai"),
+        gzi=layout.genome_file("genome.fa.gz.gzi"),
+        gff3=layout.genome_file("annotation.gff3.gz"),
+        records=layout.genome_file("records.tsv"),
     params:
-        spec=lambda wc: config["cultivars"][wc.cultivar],
+        config=job_config("cultivars.{cultivar}"),
+        out_dir=subpath(output.records, parent=True),
     log:
         "logs/prepare_genome/{cultivar}.log",
     conda:
@@ -39,19 +40,22 @@ rule prepare_genome:
     threads: 1
     resources:
         mem_mb=lambda wc: config["resources"]["genome_mem_mb"],
-    script:
-        "../scripts/prepare_genome.py"
+    shell:
+        "evocane prepare-genome --job-config {params.config:q} --cultivar {wildcards.cultivar:q} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 # --- QC: per-record composition, then a summary and figures across cultivars ----------------------------------------
 rule genome_qc:
     input:
-        fasta="results/genomes/{cultivar}/genome.fa.gz",
-        records="results/genomes/{cultivar}/records.tsv",
+        fasta=layout.genome_file("genome.fa.gz"),
+        records=layout.genome_file("records.tsv"),
     output:
-        "results/genomes/{cultivar}/qc.tsv",
+        layout.genome_file("qc.tsv"),
     params:
-        expected=lambda wc: qc_expectation_args(wc.cultivar),
+        genome_dir=subpath(input.records, parent=True),
+        expected_groups=lambda wc: config["cultivars"][wc.cultivar]["homology"].get("expected_groups") or 0,
+        max_haplotypes=lambda wc: config["cultivars"][wc.cultivar]["homology"].get("max_haplotypes") or 0,
     log:
         "logs/genome_qc/{cultivar}.log",
     conda:
@@ -59,42 +63,20 @@ rule genome_qc:
     resources:
         mem_mb=lambda wc: config["resources"]["genome_mem_mb"],
     shell:
-        "evocane qc --cultivar {wildcards.cultivar} --genome-dir results/genomes/{wildcards.cultivar} "
-        "--output {output:q} {params.expected} > {log:q} 2>&1"
+        "evocane qc --cultivar {wildcards.cultivar:q} --genome-dir {params.genome_dir:q} --output {output:q} "
+        "--expected-groups {params.expected_groups} --max-haplotypes {params.max_haplotypes} > {log:q} 2>&1"
 
 
 rule qc_report:
     input:
-        expand("results/genomes/{cultivar}/qc.tsv", cultivar=CULTIVARS),
+        expand(layout.genome_file("qc.tsv"), cultivar=CULTIVARS),
     output:
-        summary=report(
-            "results/qc/summary.tsv",
-            caption="../report/qc_summary.rst",
-            category="1. Genomes",
-            subcategory="QC",
-            labels={"table": "per-cultivar summary"},
+        summary=qc_report_output("summary.tsv", "../report/qc_summary.rst", "table", "per-cultivar summary"),
+        records=qc_report_output("records.tsv", "../report/qc_records.rst", "table", "per-record composition"),
+        composition=qc_report_output(
+            f"record_composition.{QC_PLOT_FORMAT}", "../report/qc_composition.rst", "figure", "record composition"
         ),
-        records=report(
-            "results/qc/records.tsv",
-            caption="../report/qc_records.rst",
-            category="1. Genomes",
-            subcategory="QC",
-            labels={"table": "per-record composition"},
-        ),
-        composition=report(
-            f"results/qc/record_composition.{config['qc']['plot_format']}",
-            caption="../report/qc_composition.rst",
-            category="1. Genomes",
-            subcategory="QC",
-            labels={"figure": "record composition"},
-        ),
-        gc=report(
-            f"results/qc/gc_vs_softmask.{config['qc']['plot_format']}",
-            caption="../report/qc_gc_softmask.rst",
-            category="1. Genomes",
-            subcategory="QC",
-            labels={"figure": "GC vs soft-masking"},
-        ),
+        gc=qc_report_output(f"gc_vs_softmask.{QC_PLOT_FORMAT}", "../report/qc_gc_softmask.rst", "figure", "GC vs soft-masking"),
     log:
         "logs/qc_report.log",
     conda:

@@ -3,14 +3,12 @@
 # {task}/inputs, dataset contract or prompt FASTA); every engine scores them through `evocane task-score` (the
 # engine interface's score) or, for the models of experiments with `generate: true`, generates through
 # `evocane generate`; `evocane task-evaluate` writes the metrics, the figures and a leaderboard part. Needs
-# rules/engines.smk (ENGINE_RUNS, engine_env, model_resource) first. Input functions: evocane.evaluate.task_workflow.
-
-from pathlib import Path
+# rules/engines.smk (ENGINES, model_resource) first. Input functions: evocane.evaluate.task_workflow.
 
 from evocane.evaluate.task_workflow import TaskPlan  # noqa: E402
 
 try:
-    TASK_PLAN = TaskPlan(config, ENGINE_RUNS, RESULTS, workflow.basedir)
+    TASK_PLAN = TaskPlan(config, ENGINE_RUNS, workflow.basedir)
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
 TASK_VARIANTS = TASK_PLAN.variants  # read by rules/bionemo.smk
@@ -28,17 +26,16 @@ LEADERBOARD_PARTS = globals().get("LEADERBOARD_PARTS", [])
 
 rule task_inputs:
     input:
-        dataset_files("test"),
-        genomes=expand(f"{RESULTS}/genomes/{{cultivar}}/{{name}}", cultivar=CULTIVARS, name=["genome.fa.gz", "annotation.gff3.gz"]),
+        dataset_files,
+        genomes=[layout.genome_file(name, c) for c in CULTIVARS for name in ("genome.fa.gz", "annotation.gff3.gz")],
         table=TASK_PLAN.table_input(),
     output:
-        directory(f"{RESULTS}/tasks/{{variant}}/{{task}}/inputs"),
+        directory(layout.task_inputs()),
     params:
-        config=CONFIG_ARGS,
-        genomes=lambda wc, input: str(Path(input.genomes[0]).parent.parent),
+        config=job_config(TASK_PLAN.input_keys),
+        genomes=layout.genomes(),
         dataset=dataset_dir,
         table=TASK_PLAN.table_argument(),
-        settings=TASK_PLAN.settings_param(),
     log:
         "logs/tasks/{variant}/{task}/inputs.log",
     conda:
@@ -47,20 +44,20 @@ rule task_inputs:
         variant=TASK_VARIANT_PATTERN,
         task="generation|regulatory|variant_effect|experiments",
     shell:
-        "evocane task-inputs --config {params.config} --task {wildcards.task} --dataset {params.dataset:q} "
-        "--genomes {params.genomes:q} {params.table} --out {output:q} > {log:q} 2>&1"
+        "evocane task-inputs --job-config {params.config:q} --task {wildcards.task:q} --dataset {params.dataset:q} "
+        "--genomes {params.genomes:q} {params.table:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule task_score:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/{{task}}/inputs",
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        inputs=layout.task_inputs(),
+        checkpoint=layout.checkpoint(),
     output:
-        directory(f"{RESULTS}/tasks/{{variant}}/{{task}}/predictions/{{model}}"),
+        directory(layout.task_predictions()),
     log:
         "logs/tasks/{variant}/{task}/score_{model}.log",
     conda:
-        engine_env
+        ENGINES.conda_env
     threads: model_resource("threads")
     resources:
         mem_mb=model_resource("mem_mb"),
@@ -71,25 +68,25 @@ rule task_score:
         variant=TASK_VARIANT_PATTERN,
         task="regulatory|variant_effect|experiments",
     shell:
-        "evocane task-score --task {wildcards.task} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
+        "evocane task-score --task {wildcards.task:q} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
 rule task_generate:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/generation/inputs",
-        checkpoint=f"{RESULTS}/models/{{model}}/{{variant}}/checkpoint",
+        inputs=layout.task_inputs(task="generation"),
+        checkpoint=layout.checkpoint(),
     output:
-        sampled=f"{RESULTS}/tasks/{{variant}}/generation/generated/{{model}}/sampled.fa",
-        greedy=f"{RESULTS}/tasks/{{variant}}/generation/generated/{{model}}/greedy.fa",
+        sampled=layout.task_generated(mode="sampled"),
+        greedy=layout.task_generated(mode="greedy"),
     params:
-        config=CONFIG_ARGS,
+        config=job_config("evaluation.generation.sampling"),
         sampled=TASK_PLAN.sampling_arguments(greedy=False),
         greedy=TASK_PLAN.sampling_arguments(greedy=True),
     log:
         "logs/tasks/{variant}/generation/generate_{model}.log",
     conda:
-        engine_env
+        ENGINES.conda_env
     threads: model_resource("threads")
     resources:
         mem_mb=model_resource("mem_mb"),
@@ -99,53 +96,52 @@ rule task_generate:
         model=MODEL_PATTERN,
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "(evocane generate --config {params.config} --checkpoint {input.checkpoint:q} --prompts {input.inputs:q}/prompts.fa "
-        "{params.sampled} --out {output.sampled:q} && "
-        "evocane generate --config {params.config} --checkpoint {input.checkpoint:q} --prompts {input.inputs:q}/prompts.fa "
-        "{params.greedy} --out {output.greedy:q}) > {log:q} 2>&1"
+        "(evocane generate --job-config {params.config:q} --checkpoint {input.checkpoint:q} "
+        "--prompts {input.inputs:q}/prompts.fa {params.sampled:q} --out {output.sampled:q} && "
+        "evocane generate --job-config {params.config:q} --checkpoint {input.checkpoint:q} "
+        "--prompts {input.inputs:q}/prompts.fa {params.greedy:q} --out {output.greedy:q}) > {log:q} 2>&1"
 
 
 rule task_evaluate_regulatory:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/regulatory/inputs",
+        inputs=layout.task_inputs(task="regulatory"),
         predictions=TASK_PLAN.predictions("regulatory"),
     output:
         metrics=report(
-            f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/metrics.tsv",
+            layout.task_evaluation(task="regulatory", name="metrics.tsv"),
             caption="../report/task_regulatory_metrics.rst",
             category=TASK_CATEGORIES["regulatory"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "metrics table"},
         ),
-        leaderboard=f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/leaderboard.tsv",
-        scores=f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/scores.tsv",
-        profile=f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/profile.parquet",
+        leaderboard=layout.task_evaluation(task="regulatory", name="leaderboard.tsv"),
+        scores=layout.task_evaluation(task="regulatory", name="scores.tsv"),
+        profile=layout.task_evaluation(task="regulatory", name="profile.parquet"),
         auroc=report(
-            f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/auroc.{TASK_PLOTS}",
+            layout.task_evaluation(task="regulatory", name=f"auroc.{TASK_PLOTS}"),
             caption="../report/task_regulatory_auroc.rst",
             category=TASK_CATEGORIES["regulatory"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "AUROC sites vs negatives"},
         ),
         metaplot=report(
-            f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/metaplot.{TASK_PLOTS}",
+            layout.task_evaluation(task="regulatory", name=f"metaplot.{TASK_PLOTS}"),
             caption="../report/task_regulatory_metaplot.rst",
             category=TASK_CATEGORIES["regulatory"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "metaplots around sites"},
         ),
         distributions=report(
-            f"{RESULTS}/tasks/{{variant}}/regulatory/evaluation/scores.{TASK_PLOTS}",
+            layout.task_evaluation(task="regulatory", name=f"scores.{TASK_PLOTS}"),
             caption="../report/task_regulatory_scores.rst",
             category=TASK_CATEGORIES["regulatory"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "score distributions"},
         ),
     params:
-        config=CONFIG_ARGS,
-        out_dir=lambda wc: f"{RESULTS}/tasks/{wc.variant}/regulatory/evaluation",
+        config=job_config(TASK_PLAN.evaluation_keys("regulatory")),
+        out_dir=layout.task_evaluation(task="regulatory"),
         background=TASK_PLAN.background_argument("regulatory"),
-        settings=TASK_PLAN.settings_param("regulatory"),
     log:
         "logs/tasks/{variant}/regulatory/evaluate.log",
     conda:
@@ -153,36 +149,35 @@ rule task_evaluate_regulatory:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --config {params.config} --task regulatory --inputs {input.inputs:q} "
-        "--predictions {input.predictions:q} {params.background} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "evocane task-evaluate --job-config {params.config:q} --task regulatory --inputs {input.inputs:q} "
+        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule task_evaluate_variant_effect:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/variant_effect/inputs",
+        inputs=layout.task_inputs(task="variant_effect"),
         predictions=TASK_PLAN.predictions("variant_effect"),
     output:
         metrics=report(
-            f"{RESULTS}/tasks/{{variant}}/variant_effect/evaluation/metrics.tsv",
+            layout.task_evaluation(task="variant_effect", name="metrics.tsv"),
             caption="../report/task_variant_effect_metrics.rst",
             category=TASK_CATEGORIES["variant_effect"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "metrics table"},
         ),
-        leaderboard=f"{RESULTS}/tasks/{{variant}}/variant_effect/evaluation/leaderboard.tsv",
-        scores=f"{RESULTS}/tasks/{{variant}}/variant_effect/evaluation/scores.tsv",
+        leaderboard=layout.task_evaluation(task="variant_effect", name="leaderboard.tsv"),
+        scores=layout.task_evaluation(task="variant_effect", name="scores.tsv"),
         delta=report(
-            f"{RESULTS}/tasks/{{variant}}/variant_effect/evaluation/delta.{TASK_PLOTS}",
+            layout.task_evaluation(task="variant_effect", name=f"delta.{TASK_PLOTS}"),
             caption="../report/task_variant_effect_delta.rst",
             category=TASK_CATEGORIES["variant_effect"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "Δ log-likelihood by class"},
         ),
     params:
-        config=CONFIG_ARGS,
-        out_dir=lambda wc: f"{RESULTS}/tasks/{wc.variant}/variant_effect/evaluation",
-        background="",
-        settings=TASK_PLAN.settings_param("variant_effect"),
+        config=job_config(TASK_PLAN.evaluation_keys("variant_effect")),
+        out_dir=layout.task_evaluation(task="variant_effect"),
+        background=[],
     log:
         "logs/tasks/{variant}/variant_effect/evaluate.log",
     conda:
@@ -190,42 +185,41 @@ rule task_evaluate_variant_effect:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --config {params.config} --task variant_effect --inputs {input.inputs:q} "
-        "--predictions {input.predictions:q} {params.background} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "evocane task-evaluate --job-config {params.config:q} --task variant_effect --inputs {input.inputs:q} "
+        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule task_evaluate_experiments:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/experiments/inputs",
+        inputs=layout.task_inputs(task="experiments"),
         predictions=TASK_PLAN.predictions("experiments"),
     output:
         metrics=report(
-            f"{RESULTS}/tasks/{{variant}}/experiments/evaluation/metrics.tsv",
+            layout.task_evaluation(task="experiments", name="metrics.tsv"),
             caption="../report/task_experiments_metrics.rst",
             category=TASK_CATEGORIES["experiments"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "metrics table"},
         ),
-        leaderboard=f"{RESULTS}/tasks/{{variant}}/experiments/evaluation/leaderboard.tsv",
+        leaderboard=layout.task_evaluation(task="experiments", name="leaderboard.tsv"),
         ranked=report(
-            f"{RESULTS}/tasks/{{variant}}/experiments/evaluation/ranked.tsv",
+            layout.task_evaluation(task="experiments", name="ranked.tsv"),
             caption="../report/task_experiments_ranked.rst",
             category=TASK_CATEGORIES["experiments"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "ranked elements"},
         ),
         scatter=report(
-            f"{RESULTS}/tasks/{{variant}}/experiments/evaluation/scatter.{TASK_PLOTS}",
+            layout.task_evaluation(task="experiments", name=f"scatter.{TASK_PLOTS}"),
             caption="../report/task_experiments_scatter.rst",
             category=TASK_CATEGORIES["experiments"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "score vs measurement"},
         ),
     params:
-        config=CONFIG_ARGS,
-        out_dir=lambda wc: f"{RESULTS}/tasks/{wc.variant}/experiments/evaluation",
+        config=job_config(TASK_PLAN.evaluation_keys("experiments")),
+        out_dir=layout.task_evaluation(task="experiments"),
         background=TASK_PLAN.background_argument("experiments"),
-        settings=TASK_PLAN.settings_param("experiments"),
     log:
         "logs/tasks/{variant}/experiments/evaluate.log",
     conda:
@@ -233,57 +227,56 @@ rule task_evaluate_experiments:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --config {params.config} --task experiments --inputs {input.inputs:q} "
-        "--predictions {input.predictions:q} {params.background} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "evocane task-evaluate --job-config {params.config:q} --task experiments --inputs {input.inputs:q} "
+        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule task_evaluate_generation:
     input:
-        inputs=f"{RESULTS}/tasks/{{variant}}/generation/inputs",
+        inputs=layout.task_inputs(task="generation"),
         generated=TASK_PLAN.generated_files(),
     output:
         metrics=report(
-            f"{RESULTS}/tasks/{{variant}}/generation/evaluation/metrics.tsv",
+            layout.task_evaluation(task="generation", name="metrics.tsv"),
             caption="../report/task_generation_metrics.rst",
             category=TASK_CATEGORIES["generation"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "metrics table"},
         ),
-        leaderboard=f"{RESULTS}/tasks/{{variant}}/generation/evaluation/leaderboard.tsv",
-        per_sequence=f"{RESULTS}/tasks/{{variant}}/generation/evaluation/per_sequence.tsv",
+        leaderboard=layout.task_evaluation(task="generation", name="leaderboard.tsv"),
+        per_sequence=layout.task_evaluation(task="generation", name="per_sequence.tsv"),
         gc=report(
-            f"{RESULTS}/tasks/{{variant}}/generation/evaluation/gc.{TASK_PLOTS}",
+            layout.task_evaluation(task="generation", name=f"gc.{TASK_PLOTS}"),
             caption="../report/task_generation_gc.rst",
             category=TASK_CATEGORIES["generation"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "GC per sequence"},
         ),
         kmers=report(
-            f"{RESULTS}/tasks/{{variant}}/generation/evaluation/kmer_divergence.{TASK_PLOTS}",
+            layout.task_evaluation(task="generation", name=f"kmer_divergence.{TASK_PLOTS}"),
             caption="../report/task_generation_kmers.rst",
             category=TASK_CATEGORIES["generation"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "k-mer spectrum divergence"},
         ),
         properties=report(
-            f"{RESULTS}/tasks/{{variant}}/generation/evaluation/properties.{TASK_PLOTS}",
+            layout.task_evaluation(task="generation", name=f"properties.{TASK_PLOTS}"),
             caption="../report/task_generation_properties.rst",
             category=TASK_CATEGORIES["generation"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "identity, repeats, lengths"},
         ),
         logos=report(
-            f"{RESULTS}/tasks/{{variant}}/generation/evaluation/logos.{TASK_PLOTS}",
+            layout.task_evaluation(task="generation", name=f"logos.{TASK_PLOTS}"),
             caption="../report/task_generation_logos.rst",
             category=TASK_CATEGORIES["generation"],
             subcategory="{variant}",
             labels={"variant": "{variant}", "item": "sequence logos"},
         ),
     params:
-        config=CONFIG_ARGS,
-        out_dir=lambda wc: f"{RESULTS}/tasks/{wc.variant}/generation/evaluation",
+        config=job_config(TASK_PLAN.evaluation_keys("generation")),
+        out_dir=layout.task_evaluation(task="generation"),
         generated=TASK_PLAN.generated_dirs(),
-        settings=TASK_PLAN.settings_param("generation"),
     log:
         "logs/tasks/{variant}/generation/evaluate.log",
     conda:
@@ -291,8 +284,8 @@ rule task_evaluate_generation:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --config {params.config} --task generation --inputs {input.inputs:q} "
-        "--generated {params.generated} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "evocane task-evaluate --job-config {params.config:q} --task generation --inputs {input.inputs:q} "
+        "--generated {params.generated:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 LEADERBOARD_PARTS.append(TASK_PLAN.parts)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from evocane.engines.bionemo import runner
-from evocane.engines.bionemo.cli import command_lines
+from evocane.engines.bionemo.workflow import command_lines
 from evocane.errors import EvocaneError
 from evocane.predictions import PredictionReader, read_generated_fasta
 
@@ -206,7 +206,7 @@ def test_bionemo_commands_prints_the_steps_with_pinned_flags(tmp_path: Path) -> 
     from evocane.config import validate_config
 
     validate_config(config)
-    lines = command_lines(config, "evo2-1b-full", "homology_split", "test", ["config/config.yaml"])
+    lines = command_lines(config, "evo2-1b-full", "homology_split", "test", "--config config/config.yaml")
     text = "\n".join(lines)
     for expected in ("evo2_convert_to_nemo2", "preprocess_evo2 --config results/datasets/homology_split/bionemo/preprocess_train.yaml",
                      "train_evo2 --dataset-config results/datasets/homology_split/bionemo/dataset_config.yaml",
@@ -219,5 +219,5 @@ def test_bionemo_commands_prints_the_steps_with_pinned_flags(tmp_path: Path) -> 
             argv = argv[argv.index("--") + 1 :]
         if any(cli in argv for cli in ("train_evo2", "preprocess_evo2")):
             assert_pinned_flags(argv)
-    lora = "\n".join(command_lines(config, "evo2-1b-lora", "homology_split", "test", ["config/config.yaml"]))
+    lora = "\n".join(command_lines(config, "evo2-1b-lora", "homology_split", "test", "--config config/config.yaml"))
     assert "--lora-finetune" in lora and "infer" not in lora

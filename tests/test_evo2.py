@@ -530,10 +530,9 @@ def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     assert [r.sequence for r in first] == [r.sequence for r in again]
     assert [r.sequence for r in first] != [r.sequence for r in other]
 
-    import evocane.engines.evo2.cli  # noqa: F401 - registers the evo2 commands
     from evocane.cli import main
 
-    assert main(["evo2-loss-curves", "--checkpoints", str(reference), str(tuned), "--plot", str(tmp_path / "curves.png"), "--table", str(tmp_path / "curves.tsv")]) == 0
+    assert main(["loss-curves", "--checkpoints", str(reference), str(tuned), "--plot", str(tmp_path / "curves.png"), "--table", str(tmp_path / "curves.tsv")]) == 0
     curves = pd.read_csv(tmp_path / "curves.tsv", sep="\t")
     assert set(curves["model"]) == {"evo2_lora"} and curves["tokens"].is_monotonic_increasing and (tmp_path / "curves.png").stat().st_size > 0
 
@@ -595,7 +594,6 @@ def test_engine_scores_real_weights_from_a_local_file(shim: None, dataset: Path,
 
 
 def test_evo2_embed_command(dataset: Path, tmp_path: Path) -> None:
-    import evocane.engines.evo2.cli  # noqa: F401 - registers evo2-embed
     from evocane.cli import main
     from evocane.engines.base import ModelConfig
     from evocane.engines.evo2 import Evo2Engine
@@ -639,10 +637,14 @@ def test_workflow_plans_evo2_jobs_on_gpus_when_enabled(tmp_path: Path) -> None:
     (tmp_path / "on.yaml").write_text("evo2: {enabled: true}\n")
     result = snakemake("-n", "--configfile", str(tmp_path / "on.yaml"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
-    jobs = re.findall(r"^rule (evo2_\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.M)
-    gpu_rules = {"evo2_train", "evo2_score", "evo2_generate", "evo2_embed"}
-    assert {name for name, _ in jobs} == gpu_rules | {"evo2_loss_curves"}
-    assert all(("gpu=1" in resources) == (name in gpu_rules) for name, resources in jobs)
+    # evo2 models go through the shared engine rules (and evo2_embed), each job on one GPU; their training curves
+    # are a CPU job of the shared loss_curves rule
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.M)
+    evo2_jobs = [(name, resources) for name, wildcards, resources in jobs if "model=vtx-evo2" in wildcards and not name.startswith("task_")]
+    assert {name for name, _ in evo2_jobs} == {"train_model", "score_model", "generate_model", "evo2_embed"}
+    assert all("gpu=1" in resources for _, resources in evo2_jobs)
+    curves = [resources for name, wildcards, resources in jobs if name == "loss_curves" and "engine=evo2" in wildcards]
+    assert len(curves) == 1 and "gpu=1" not in curves[0]
     assert "results/predictions/vtx-evo2-7b-lora/homology_split/test" in result.stdout
     assert "results/embeddings/vtx-evo2-7b/homology_split/test" in result.stdout
 

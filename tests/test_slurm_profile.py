@@ -39,14 +39,10 @@ GPU_CAPABLE_RULES = (
     "generate_model",
     "task_score",
     "task_generate",
-    "hf_train",
     "bionemo_convert",
     "bionemo_train",
     "bionemo_predict",
     "bionemo_infer",
-    "evo2_train",
-    "evo2_score",
-    "evo2_generate",
     "evo2_embed",
 )
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,54 +26,9 @@ import pandas as pd
 from evocane.atomic import atomic_path
 from evocane.dataset.arrays import SPLITS
 from evocane.errors import EvocaneError
+from evocane.layout import VariantPaths
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VariantPaths:
-    root: Path
-
-    @property
-    def plan(self) -> Path:
-        return self.root / "plan.parquet"
-
-    @property
-    def split_manifest(self) -> Path:
-        return self.root / "splits" / "manifest.json"
-
-    def split_bed(self, split: str) -> Path:
-        return self.root / "splits" / f"{split}.bed"
-
-    def sketch(self, cultivar: str) -> Path:
-        return self.root / "audit" / "sketch" / f"{cultivar}.npy"
-
-    @property
-    def windows(self) -> Path:
-        return self.root / "windows.parquet"
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / "manifest.json"
-
-    def fasta(self, split: str) -> Path:
-        return self.root / "fasta" / f"{split}.fa"
-
-    @property
-    def bionemo(self) -> Path:
-        return self.root / "bionemo"
-
-    @property
-    def audit_table(self) -> Path:
-        return self.root / "audit" / "leakage.tsv"
-
-    @property
-    def signature(self) -> Path:
-        return self.root / "audit" / "train.sig"
-
-    @property
-    def card(self) -> Path:
-        return self.root / "card.html"
 
 
 def genome_files(genome_dir: str | Path) -> dict[str, Path]:

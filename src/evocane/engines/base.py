@@ -88,33 +88,90 @@ class Engine(abc.ABC):
 
 
 # --- registry --------------------------------------------------------------------------------------------------------
-# engine name -> "module:Class". Engines are imported only when used, so the ML extras (torch, vtx, the BioNeMo
-# container) are needed only by the rules that run them. Later engines add their line here, or call
-# register_engine from a plugin module.
-_ENGINES: dict[str, str] = {
-    "markov": "evocane.engines.markov:MarkovEngine",
-    "hf": "evocane.engines.hf:HFEngine",
-    "evo2": "evocane.engines.evo2:Evo2Engine",
-    "bionemo": "evocane.engines.bionemo:BioNeMoEngine",
+@dataclass(frozen=True)
+class EngineEntry:
+    """How the workflow runs an engine. ``target`` "module:Class" is imported only when the engine is used, so the
+    ML extras (torch, vtx, the BioNeMo container) are needed only by the jobs that run them. ``conda_env`` names
+    envs/<conda_env>.yaml, the environment of its jobs under ``--sdm conda``. ``own_rules``: the engine has a rule
+    file of its own (BioNeMo's container steps) instead of the shared train/score/generate rules of
+    rules/engines.smk. ``check``: "module:function" called with the validated config when the workflow is parsed,
+    for the checks of its params that the schema cannot express (raises EvocaneError naming the key).
+    ``trains``: "module:function" telling, from (config, model name), whether that model's checkpoint holds
+    training curves (metrics.tsv); the engine then gets a training-curve figure in the report."""
+
+    target: str | type[Engine]
+    conda_env: str = "genome"
+    own_rules: bool = False
+    check: str | None = None
+    trains: str | None = None
+
+
+# Adding an engine: its module, and one line here (or register_engine from a plugin module).
+_ENGINES: dict[str, EngineEntry] = {
+    "markov": EngineEntry("evocane.engines.markov:MarkovEngine"),
+    "hf": EngineEntry(
+        "evocane.engines.hf:HFEngine", conda_env="hf", check="evocane.engines.hf.workflow:hf_params",
+        trains="evocane.engines.hf.workflow:writes_curves",
+    ),
+    "evo2": EngineEntry(
+        "evocane.engines.evo2:Evo2Engine", conda_env="evo2", check="evocane.engines.evo2.workflow:check_models",
+        trains="evocane.engines.evo2.workflow:writes_curves",
+    ),
+    "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True),
 }
 
 
-def register_engine(name: str, target: str | type[Engine]) -> None:
+def register_engine(name: str, target: str | type[Engine], conda_env: str = "genome", check: str | None = None) -> None:
     """Register an engine under ``name``: a class, or "module:Class" imported on first use."""
     if isinstance(target, str) and ":" not in target:
         raise ValueError(f"engine target must be 'module:Class', got {target!r}")
-    _ENGINES[name] = target  # type: ignore[assignment]
+    _ENGINES[name] = EngineEntry(target, conda_env=conda_env, check=check)
 
 
 def engine_names() -> list[str]:
     return sorted(_ENGINES)
 
 
+def engine_entry(name: str) -> EngineEntry:
+    if name not in _ENGINES:
+        raise EvocaneError(f"unknown engine '{name}' (registered: {', '.join(engine_names())})")
+    return _ENGINES[name]
+
+
+def _function(target: str) -> Any:
+    module_name, _, function_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def check_engine_params(config: Mapping[str, Any]) -> None:
+    """Run every registered engine's ``check`` on the config (once per engine that has models)."""
+    engines = {entry.get("engine") for entry in (config.get("models") or {}).values()}
+    for name in sorted(e for e in engines if e in _ENGINES):
+        check = _ENGINES[name].check
+        if check:
+            _function(check)(config)
+
+
+def writes_training_curves(config: Mapping[str, Any], model: str) -> bool:
+    """Whether ``model``'s checkpoint holds training curves (its engine's ``trains`` check)."""
+    trains = engine_entry(config["models"][model]["engine"]).trains
+    return bool(trains) and bool(_function(trains)(config, model))
+
+
+def training_mode(meta: Mapping[str, Any]) -> str:
+    """How a checkpoint was trained, from its metadata, for figure labels: LoRA, full fine-tune, fine-tune (from
+    init_checkpoint) or from scratch. Engines record their kind/mode under their own name in the metadata."""
+    own = meta.get(str(meta.get("engine"))) or {}
+    if "lora" in (own.get("kind"), own.get("mode")):
+        return "LoRA"
+    if own.get("mode") == "full":  # a full fine-tune of a base model (evo2); hf's kind "full" = full weights saved
+        return "full fine-tune"
+    return "fine-tune" if meta.get("init_checkpoint") else "from scratch"
+
+
 def get_engine(name: str) -> Engine:
     """An instance of the engine registered as ``name``; one clear error if unknown or not installed."""
-    target: str | type[Engine] | None = _ENGINES.get(name)
-    if target is None:
-        raise EvocaneError(f"unknown engine '{name}' (registered: {', '.join(engine_names())})")
+    target = engine_entry(name).target
     if isinstance(target, str):
         module_name, _, class_name = target.partition(":")
         try:

@@ -1,62 +1,128 @@
-"""Snakefile-side helpers of the engine and evaluation rules (rules/engines.smk, rules/evaluation.smk): input
-functions, per-model resources and target lists. They live here, not in the .smk files, so those hold rules only
-(Snakemake's linter asks for that) and so they are importable and testable. Each factory takes the validated config
-(or the planned runs) and returns what a rule directive expects: a function of ``wildcards`` or a list of paths."""
+"""Snakefile-side helpers of the engine and evaluation rules (rules/engines.smk, rules/evaluation.smk): which
+models run where, per-model environments and resources, input functions and target lists. They live here, not in
+the .smk files, so those hold rules only (Snakemake's linter asks for that) and so they are importable and testable.
+
+The shared train / score / generate rules serve every engine whose registry entry has no rules of its own
+(:class:`evocane.engines.base.EngineEntry`): an engine's conda env, resources and checks are looked up per model,
+so adding an engine adds no rule.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from evocane.engines.base import Run
+from evocane import layout
+from evocane.engines.base import Run, check_engine_params, engine_entry, experiment_runs, writes_training_curves
 from evocane.errors import EvocaneError
 
 InputFunction = Callable[[Any], Any]
 
 
-def model_spec(config: Mapping[str, Any]) -> InputFunction:
-    """The model's config entry as JSON: a rule param, so a changed setting reruns the model's jobs."""
-    return lambda wildcards: json.dumps(config["models"][wildcards.model], sort_keys=True)
+def pattern(names: Sequence[str]) -> str:
+    """A wildcard constraint matching exactly ``names`` (and nothing when there are none)."""
+    return "|".join(names) or "(?!)"
 
 
-def model_resource(config: Mapping[str, Any], key: str) -> InputFunction:
-    """threads / mem_mb / runtime / gpu of the job's model (models.<name>.resources)."""
-    return lambda wildcards: config["models"][wildcards.model]["resources"][key]
+class EnginePlan:
+    """The models and runs of one workflow run, from the validated config."""
 
+    def __init__(self, config: Mapping[str, Any]):
+        self.config = config
+        self.models: dict[str, Any] = dict(config.get("models") or {})
+        for name, entry in self.models.items():
+            try:
+                engine_entry(entry["engine"])
+            except EvocaneError as error:
+                raise EvocaneError(f"config key 'models.{name}.engine': {error}") from None
+        check_engine_params(config)
+        self.runs: list[Run] = experiment_runs(config)
+        # models of the shared train/score/generate rules (engines without rules of their own)
+        self.common_models = [name for name, entry in self.models.items() if not engine_entry(entry["engine"]).own_rules]
+        self.common_pattern = pattern(self.common_models)
+        self.splits: list[str] = list(config["evaluation"]["nextbase"]["splits"])
 
-def engine_env(config: Mapping[str, Any], envs: Mapping[str, str]) -> InputFunction:
-    """The conda env file of the job's model's engine (``envs``: engine -> path relative to the rule file)."""
+    def engine(self, model: str) -> str:
+        return str(self.models[model]["engine"])
 
-    def env(wildcards: Any) -> str:
-        engine = config["models"][wildcards.model]["engine"]
-        if engine not in envs:
-            raise EvocaneError(f"rules/engines.smk: no conda env registered for engine '{engine}' (ENGINE_ENVS)")
-        return envs[engine]
+    def models_of(self, engine: str) -> list[str]:
+        return [name for name, entry in self.models.items() if entry["engine"] == engine]
 
-    return env
+    def runs_of(self, engine: str) -> list[Run]:
+        return [run for run in self.runs if self.engine(run.model) == engine]
 
+    # --- rule directives ---------------------------------------------------------------------------------------------
+    def conda_env(self, wildcards: Any) -> str:
+        """The job's conda env file (relative to rules/): its model's engine's envs/<name>.yaml."""
+        return f"../envs/{engine_entry(self.engine(wildcards.model)).conda_env}.yaml"
 
-def dataset_dir(results: str) -> InputFunction:
-    return lambda wildcards: f"{results}/datasets/{wildcards.variant}"
+    def resource(self, key: str) -> InputFunction:
+        """threads / mem_mb / runtime / gpu of the job's model (models.<name>.resources)."""
+        return lambda wildcards: self.models[wildcards.model]["resources"][key]
 
-
-def dataset_files(results: str, *splits: str) -> InputFunction:
-    """The files that stand for the job's dataset variant. The dataset room writes the window table, the arrays of
-    every split and the manifest in one job, so the table and the manifest order the jobs whatever form the arrays
-    take; ``splits`` (the splits the job reads) documents the call."""
-    return lambda wildcards: [f"{results}/datasets/{wildcards.variant}/windows.parquet", f"{results}/datasets/{wildcards.variant}/manifest.json"]
-
-
-def init_checkpoint_input(config: Mapping[str, Any]) -> InputFunction:
-    """Input function of a training rule: the model's init_checkpoint, if any (another model's checkpoint under
-    results/ is then built first)."""
-
-    def init(wildcards: Any) -> list[str]:
-        path = config["models"][wildcards.model].get("init_checkpoint")
+    def init_checkpoint(self, wildcards: Any) -> list[str]:
+        """The model's init_checkpoint, if any (another model's checkpoint under results/ is then built first)."""
+        path = self.models[wildcards.model].get("init_checkpoint")
         return [path] if path else []
 
-    return init
+    # --- targets -------------------------------------------------------------------------------------------------------
+    def engine_targets(self) -> list[str]:
+        targets = [layout.predictions(run.model, run.variant, split) for run in self.runs for split in self.splits]
+        targets += [layout.generated(run.model, run.variant) for run in self.runs if run.generate]
+        return targets
+
+    def engine_env(self, engine: str) -> str:
+        return engine_entry(engine).conda_env
+
+    def curve_checkpoints(self, engine: str) -> list[str]:
+        """Checkpoints of the ``engine`` models the experiments train with training curves, and the checkpoints
+        they start from: the inputs of the engine's training-curve figure."""
+        runs = [run for run in self.runs_of(engine) if writes_training_curves(self.config, run.model)]
+        checkpoints = [layout.checkpoint(run.model, run.variant) for run in runs]
+        checkpoints += [self.models[run.model]["init_checkpoint"] for run in self.runs_of(engine) if self.models[run.model].get("init_checkpoint")]
+        return list(dict.fromkeys(checkpoints))
+
+    def curve_engines(self) -> list[str]:
+        """Engines with at least one run whose model writes training curves."""
+        return [engine for engine in dict.fromkeys(self.engine(run.model) for run in self.runs)
+                if any(writes_training_curves(self.config, run.model) for run in self.runs_of(engine))]  # fmt: skip
+
+    def curve_targets(self, plot_format: str) -> list[str]:
+        return [path for engine in self.curve_engines() for path in (layout.loss_curves(engine, plot_format), layout.loss_curves(engine, "tsv"))]
+
+    def evaluated_variants(self) -> list[str]:
+        return list(dict.fromkeys(run.variant for run in self.runs))
+
+    def nextbase_predictions(self, splits: Sequence[str]) -> InputFunction:
+        """Every prediction set of the job's variant on ``splits`` (all models the experiments run on it)."""
+        return lambda wildcards: [
+            layout.predictions(run.model, wildcards.variant, split) for run in self.runs if run.variant == wildcards.variant for split in splits
+        ]
+
+    def nextbase_parts(self) -> list[str]:
+        return [layout.nextbase_file("leaderboard.tsv", variant) for variant in self.evaluated_variants()]
+
+    def evaluation_targets(self) -> list[str]:
+        variants = self.evaluated_variants()
+        if not variants:
+            return []
+        targets = [layout.leaderboard(), layout.leaderboard_table()]
+        for variant in variants:
+            targets += [layout.nextbase_file("metrics.tsv", variant), layout.nextbase_file("ranked_windows.tsv", variant)]
+        return targets
+
+
+# --- datasets as the engine and evaluation rules read them -----------------------------------------------------------
+def dataset_dir(wildcards: Any) -> str:
+    return layout.dataset(wildcards.variant)
+
+
+def dataset_files(wildcards: Any) -> list[str]:
+    """The files that stand for the job's dataset variant. The dataset room writes the window table, the arrays of
+    every split and the manifest in one job, so the table and the manifest order the jobs whatever form the arrays
+    take."""
+    paths = layout.VariantPaths.of(wildcards.variant)
+    return [str(paths.windows), str(paths.manifest)]
 
 
 def uses_scored_subset(config: Mapping[str, Any]) -> bool:
@@ -64,54 +130,23 @@ def uses_scored_subset(config: Mapping[str, Any]) -> bool:
     return config["evaluation"]["nextbase"]["subset"]["max_windows"] is not None
 
 
-def scored_dataset_dir(config: Mapping[str, Any], results: str) -> InputFunction:
+def scored_dataset_dir(config: Mapping[str, Any]) -> InputFunction:
     """The dataset directory the validation/test splits are scored and evaluated from: the variant itself, or its
-    scored subset (results/datasets/{variant}/scored, evocane.dataset.subset) when evaluation.nextbase.subset caps
-    the windows. Every engine's scoring rule and the next-base rules read it, so all models see the same windows."""
-    suffix = "/scored" if uses_scored_subset(config) else ""
-    return lambda wildcards: f"{results}/datasets/{wildcards.variant}{suffix}"
+    scored subset (evocane.dataset.subset) when evaluation.nextbase.subset caps the windows. Every engine's scoring
+    rule and the next-base rules read it, so all models see the same windows."""
+    if uses_scored_subset(config):
+        return lambda wildcards: layout.scored_dataset(wildcards.variant)
+    return dataset_dir
 
 
-def scored_dataset_files(config: Mapping[str, Any], results: str) -> InputFunction:
+def scored_dataset_files(config: Mapping[str, Any]) -> InputFunction:
     """The input that stands for :func:`scored_dataset_dir`: the subset directory (one rule output), or the
     variant's window table and manifest."""
     if uses_scored_subset(config):
-        directory = scored_dataset_dir(config, results)
-        return lambda wildcards: [directory(wildcards)]
-    return dataset_files(results)
-
-
-def engine_targets(runs: Sequence[Run], splits: Sequence[str], results: str) -> list[str]:
-    targets = [f"{results}/predictions/{run.model}/{run.variant}/{split}" for run in runs for split in splits]
-    targets += [f"{results}/generation/{run.model}/{run.variant}/generated.fa" for run in runs if run.generate]
-    return targets
-
-
-def nextbase_predictions(runs: Sequence[Run], splits: Sequence[str], results: str) -> InputFunction:
-    """Every prediction set of the job's variant on ``splits`` (all models the experiments run on it)."""
-    return lambda wildcards: [
-        f"{results}/predictions/{run.model}/{wildcards.variant}/{split}" for run in runs if run.variant == wildcards.variant for split in splits
-    ]
-
-
-def evaluated_variants(runs: Sequence[Run]) -> list[str]:
-    return list(dict.fromkeys(run.variant for run in runs))
-
-
-def nextbase_parts(runs: Sequence[Run], results: str) -> list[str]:
-    return [f"{results}/evaluation/{variant}/nextbase/leaderboard.tsv" for variant in evaluated_variants(runs)]
+        return lambda wildcards: [layout.scored_dataset(wildcards.variant)]
+    return dataset_files
 
 
 def leaderboard_inputs(parts: Sequence[Callable[[], list[str]]]) -> InputFunction:
     """Input function over LEADERBOARD_PARTS: evaluated when the DAG is built, after every rule file appended."""
     return lambda wildcards: [path for function in parts for path in function()]
-
-
-def evaluation_targets(runs: Sequence[Run], results: str) -> list[str]:
-    variants = evaluated_variants(runs)
-    if not variants:
-        return []
-    targets = [f"{results}/leaderboard.csv", f"{results}/evaluation/leaderboard_table.tsv"]
-    for variant in variants:
-        targets += [f"{results}/evaluation/{variant}/nextbase/metrics.tsv", f"{results}/evaluation/{variant}/nextbase/ranked_windows.tsv"]
-    return targets

@@ -4,12 +4,11 @@ tested. Each factory takes the validated config and the planned runs and returns
 
 from __future__ import annotations
 
-import json
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evocane import layout
 from evocane.engines.base import Run
 
 InputFunction = Callable[[Any], Any]
@@ -18,13 +17,12 @@ InputFunction = Callable[[Any], Any]
 class TaskPlan:
     """The tasks of one workflow run: enabled tasks, the variants they run on and the models of each variant."""
 
-    def __init__(self, config: Mapping[str, Any], runs: Sequence[Run], results: str, basedir: str):
+    def __init__(self, config: Mapping[str, Any], runs: Sequence[Run], basedir: str):
         from evocane.evaluate.tasks import background_model, task_variants
 
         self.config = config
         self.settings = config["evaluation"]["tasks"]
         self.runs = list(runs)
-        self.results = results
         self.variants = task_variants(config, list(dict.fromkeys(run.variant for run in self.runs)))
         self.table = self._resolved_table(basedir)
         self.enabled = [t for t in self.settings["enabled"] if t != "experiments" or self.table]
@@ -47,58 +45,66 @@ class TaskPlan:
         return [(v, t) for v in self.variants for t in self.enabled if self.models(v, generating=t == "generation")]
 
     # --- directives ----------------------------------------------------------------------------------------------
-    def settings_param(self, task: str | None = None) -> InputFunction:
-        """The task's settings (and the bootstrap/background/members ones) as JSON: a param, so a changed setting
-        reruns the step."""
-
-        def settings(wildcards: Any) -> str:
-            name = task or wildcards.task
-            return json.dumps({"task": self.settings[name], "background": self.settings["background"], "members": self.settings["members"],
-                               "bootstrap": self.config["evaluation"]["bootstrap"]}, sort_keys=True)  # fmt: skip
-
-        return settings
-
     def table_input(self) -> InputFunction:
         return lambda wildcards: [self.table] if wildcards.task == "experiments" and self.table else []
 
     def table_argument(self) -> InputFunction:
-        return lambda wildcards: f"--table {shlex.quote(self.table)}" if wildcards.task == "experiments" and self.table else ""
+        return lambda wildcards: ["--table", self.table] if wildcards.task == "experiments" and self.table else []
 
     def predictions(self, task: str) -> InputFunction:
-        return lambda wildcards: [f"{self.results}/tasks/{wildcards.variant}/{task}/predictions/{m}" for m in self.models(wildcards.variant)]
+        return lambda wildcards: [layout.task_predictions(wildcards.variant, task, m) for m in self.models(wildcards.variant)]
 
     def background_argument(self, task: str) -> InputFunction:
-        def argument(wildcards: Any) -> str:
+        """["--background", <the background model's prediction set>] when that model runs on the variant."""
+
+        def argument(wildcards: Any) -> list[str]:
             if self.background in self.models(wildcards.variant):
-                return f"--background {self.results}/tasks/{wildcards.variant}/{task}/predictions/{self.background}"
-            return ""
+                return ["--background", layout.task_predictions(wildcards.variant, task, self.background)]
+            return []
 
         return argument
 
+    def evaluation_keys(self, task: str) -> Callable[[Any], list[str]]:
+        """The config keys `evocane task-evaluate` reads for ``task`` on the job's variant: the task's settings,
+        bootstrap, background and members, plot format, and the engine of each model evaluated."""
+
+        def keys(wildcards: Any) -> list[str]:
+            models = self.models(wildcards.variant, generating=task == "generation")
+            return [f"evaluation.tasks.{task}", "evaluation.tasks.background", "evaluation.tasks.members",
+                    "evaluation.nextbase.baseline", "evaluation.bootstrap", "evaluation.plot_format",
+                    *(f"models.{model}.engine" for model in models)]  # fmt: skip
+
+        return keys
+
+    def input_keys(self, wildcards: Any) -> list[str]:
+        """The config keys `evocane task-inputs` reads: the task's settings (the experiments task also looks for
+        every cultivar's genome)."""
+        keys = [f"evaluation.tasks.{wildcards.task}"]
+        return keys + ["cultivars"] if wildcards.task == "experiments" else keys
+
     def generated_files(self) -> InputFunction:
         return lambda wildcards: [
-            f"{self.results}/tasks/{wildcards.variant}/generation/generated/{m}/{kind}.fa"
+            layout.task_generated(wildcards.variant, m, kind)
             for m in self.models(wildcards.variant, generating=True)
             for kind in ("sampled", "greedy")
         ]
 
     def generated_dirs(self) -> InputFunction:
-        return lambda wildcards: " ".join(
-            f"{self.results}/tasks/{wildcards.variant}/generation/generated/{m}" for m in self.models(wildcards.variant, generating=True)
-        )
+        return lambda wildcards: [
+            str(Path(layout.task_generated(wildcards.variant, m)).parent) for m in self.models(wildcards.variant, generating=True)
+        ]
 
-    def sampling_arguments(self, greedy: bool) -> str:
+    def sampling_arguments(self, greedy: bool) -> list[str]:
+        """`evocane generate` options of the generation task's sampled or greedy continuations."""
         spec = self.settings["generation"]
-        common = f"--n-tokens {spec['continuation_length']} --seed {spec['seed']}"
+        common = ["--n-tokens", str(spec["continuation_length"]), "--seed", str(spec["seed"])]
         if greedy:
-            return f"{common} --samples-per-prompt 1 --temperature 0"
-        return (
-            f"{common} --samples-per-prompt {spec['samples_per_prompt']} --temperature {spec['temperature']} "
-            f"--top-k {spec['top_k']} --top-p {spec['top_p']}"
-        )
+            return [*common, "--samples-per-prompt", "1", "--temperature", "0"]
+        return [*common, "--samples-per-prompt", str(spec["samples_per_prompt"]), "--temperature", str(spec["temperature"]),
+                "--top-k", str(spec["top_k"]), "--top-p", str(spec["top_p"])]  # fmt: skip
 
     def parts(self) -> list[str]:
-        return [f"{self.results}/tasks/{variant}/{task}/evaluation/leaderboard.tsv" for variant, task in self.pairs()]
+        return [layout.task_evaluation(variant, task, "leaderboard.tsv") for variant, task in self.pairs()]
 
     def targets(self) -> list[str]:
-        return [f"{self.results}/tasks/{variant}/{task}/evaluation/metrics.tsv" for variant, task in self.pairs()]
+        return [layout.task_evaluation(variant, task, "metrics.tsv") for variant, task in self.pairs()]

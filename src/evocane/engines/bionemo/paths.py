@@ -7,17 +7,22 @@
         evocane_command.json, run.json                   the command it runs, the last checkpoint once done
     results/bionemo/predict/{model}/{variant}/{split}/   raw predict_evo2 output (temporary)
     results/bionemo/infer/{model}/{variant}/             raw infer_evo2 outputs + plan.json
-    results/models/{model}/{variant}/checkpoint/         evocane checkpoint pointer (engine contract)
-    results/predictions/{model}/{variant}/{split}/       predictions (prediction contract)
-    results/generation/{model}/{variant}/generated.fa    generated sequences
+
+The files every engine shares (checkpoint pointer, predictions, generated FASTA, prompts, datasets) are
+evocane.layout's; the names below re-export them for the BioNeMo rules and commands.
 """
 
 from __future__ import annotations
 
+from evocane import layout
 from evocane.engines.bionemo.settings import CheckpointSpec
 
-RESULTS = "results"
-BIONEMO = f"{RESULTS}/bionemo"
+BIONEMO = layout.bionemo()
+model_checkpoint_dir = layout.checkpoint
+predictions_dir = layout.predictions
+generated_fasta = layout.generated
+prompts_fasta = layout.prompts
+dataset_dir = layout.dataset
 
 
 def base_checkpoint_dir(checkpoint: CheckpointSpec) -> str:
@@ -51,23 +56,3 @@ def predict_raw_dir(model: str, variant: str, split: str) -> str:
 
 def infer_raw_dir(model: str, variant: str) -> str:
     return f"{BIONEMO}/infer/{model}/{variant}"
-
-
-def model_checkpoint_dir(model: str, variant: str) -> str:
-    return f"{RESULTS}/models/{model}/{variant}/checkpoint"
-
-
-def predictions_dir(model: str, variant: str, split: str) -> str:
-    return f"{RESULTS}/predictions/{model}/{variant}/{split}"
-
-
-def generated_fasta(model: str, variant: str) -> str:
-    return f"{RESULTS}/generation/{model}/{variant}/generated.fa"
-
-
-def prompts_fasta(variant: str) -> str:
-    return f"{RESULTS}/prompts/{variant}.fa"
-
-
-def dataset_dir(variant: str) -> str:
-    return f"{RESULTS}/datasets/{variant}"

@@ -8,6 +8,9 @@ per GPU, started by the rule's own srun).
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -154,3 +157,50 @@ class BioNeMoPlan:
     def train_resource_keys(self) -> list[str]:
         """Resource names of bionemo_train (the same for every model: node count is global)."""
         return list(self._gpu_job("train", 1, self.settings.train.nodes))
+
+
+def command_lines(config: dict, model: str, variant: str, split: str, config_argument: str) -> list[str]:
+    """The workflow's BioNeMo steps for (model, variant) as shell lines, in order, with comments;
+    ``config_argument`` is how the printed evocane commands get their configuration (e.g. ``--config FILE``)."""
+    plan = BioNeMoPlan.from_config(config)
+    if model not in plan.models:
+        raise EvocaneError(f"config: '{model}' is not a BioNeMo model (have: {', '.join(plan.models) or 'none'})")
+    spec = plan.models[model]
+    container = f"apptainer exec --nv {plan.settings.image}"
+    checkpoint = paths.model_checkpoint_dir(model, variant)
+    lines = [f"# BioNeMo steps of model {model} on dataset variant {variant} (run from the repository directory)"]
+    if spec.checkpoint.needs_conversion:
+        out = paths.converted_checkpoint_dir(spec.checkpoint.name)
+        lines += [f"# 1. base checkpoint -> NeMo2 (GPU): {commands.shell_join(commands.convert_command(spec.checkpoint, out))}", f"{container} python scripts/bionemo_run.py convert --spec {shlex.quote(json.dumps(dataclasses.asdict(spec.checkpoint)))} --out {out}"]
+    if spec.trains:
+        lines.append("# 2. dataset -> Megatron .bin/.idx (CPU), one call per split")
+        lines += [f"{container} {commands.shell_join(commands.preprocess_command(preprocess_config(variant, s)))}" for s in DATASET_SPLITS]
+        run_dir = paths.train_run_dir(model, variant)
+        train = commands.shell_join(plan.train_argv(model, variant))
+        prefix = "" if plan.multi_node else f"{container} "
+        lines += [
+            f"# 3. {spec.finetune} fine-tune ({spec.train.nodes} node(s) x {spec.train.gpus_per_node} GPU(s)); a rerun resumes from {paths.train_checkpoints_dir(model, variant)}",
+            f"{prefix}python scripts/bionemo_run.py train --run-dir {run_dir} --checkpoints-dir {paths.train_checkpoints_dir(model, variant)} "
+            f"--manifest {paths.train_manifest(model, variant)} -- {train}",
+        ]
+    manifest = f" --train-manifest {paths.train_manifest(model, variant)}" if spec.trains else ""
+    fasta = f"{paths.BIONEMO}/fasta/{variant}/{split}.fa"
+    raw = paths.predict_raw_dir(model, variant, split)
+    lines += [
+        "# 4. evocane checkpoint pointer (CPU)",
+        f"evocane bionemo-checkpoint {config_argument} --model {model} --variant {variant} --out {checkpoint}{manifest}",
+        f"# 5. score the {split} split (GPU), then convert to the prediction format (CPU)",
+        f"evocane bionemo-fasta --dataset {paths.dataset_dir(variant)} --split {split} --out {fasta}",
+        f"{container} python scripts/bionemo_run.py predict --checkpoint {checkpoint} --fasta {fasta} --out {raw}",
+        f"evocane bionemo-predictions --raw {raw} --checkpoint {checkpoint} --dataset {paths.dataset_dir(variant)} --split {split} "
+        f"--out {paths.predictions_dir(model, variant, split)}",
+    ]
+    if not spec.lora:
+        sampling = json.dumps(config["evaluation"]["generation"]["sampling"], sort_keys=True)
+        lines += [
+            "# 6. generate from the prompts (GPU, one infer_evo2 call per prompt and sample), then FASTA (CPU)",
+            f"{container} python scripts/bionemo_run.py infer --checkpoint {checkpoint} --prompts {paths.prompts_fasta(variant)} "
+            f"--out {paths.infer_raw_dir(model, variant)} --sampling {shlex.quote(sampling)}",
+            f"evocane bionemo-generated --raw {paths.infer_raw_dir(model, variant)} --checkpoint {checkpoint} --out {paths.generated_fasta(model, variant)}",
+        ]
+    return lines

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from evocane.engines.base import Run
 from evocane.engines.hf.params import HFParams
 from evocane.errors import EvocaneError
 
@@ -26,14 +25,6 @@ def hf_params(config: Mapping[str, Any]) -> dict[str, HFParams]:
     return out
 
 
-def trained_checkpoints(config: Mapping[str, Any], runs: Sequence[Run], params: Mapping[str, HFParams], results: str) -> list[str]:
-    """Checkpoints of every hf model the experiments train (steps > 0), and of the checkpoints they start from."""
-    checkpoints = [f"{results}/models/{run.model}/{run.variant}/checkpoint" for run in runs if run.model in params and params[run.model].steps > 0]
-    checkpoints += [config["models"][run.model]["init_checkpoint"] for run in runs if run.model in params and config["models"][run.model].get("init_checkpoint")]
-    return list(dict.fromkeys(checkpoints))
-
-
-def loss_curve_targets(checkpoints: Sequence[str], results: str, plot_format: str) -> list[str]:
-    if not checkpoints:
-        return []
-    return [f"{results}/engines/hf/loss_curves.{plot_format}", f"{results}/engines/hf/loss_curves.tsv"]
+def writes_curves(config: Mapping[str, Any], model: str) -> bool:
+    """An hf model trained for steps > 0 writes training curves."""
+    return HFParams.from_mapping(config["models"][model].get("params") or {}).steps > 0

@@ -9,7 +9,7 @@ import json
 import shlex
 from pathlib import Path
 
-from evocane.cli import _config_arguments, command
+from evocane.cli import add_config_arguments, command, config_from_args
 
 
 def _fasta_args(p: argparse.ArgumentParser) -> None:
@@ -26,7 +26,7 @@ def _fasta(args: argparse.Namespace) -> None:
 
 
 def _checkpoint_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--model", required=True)
     p.add_argument("--variant", required=True)
     p.add_argument("--out", required=True, type=Path)
@@ -35,14 +35,13 @@ def _checkpoint_args(p: argparse.ArgumentParser) -> None:
 
 @command("bionemo-checkpoint", "write the evocane checkpoint pointer of a BioNeMo model (base or trained NeMo2)", _checkpoint_args)
 def _checkpoint(args: argparse.Namespace) -> None:
-    from evocane.config import load_config
     from evocane.engines.base import model_config
     from evocane.engines.bionemo import paths
     from evocane.engines.bionemo.engine import register_checkpoint
     from evocane.engines.bionemo.settings import bionemo_model, bionemo_settings
     from evocane.errors import EvocaneError
 
-    config = load_config(*args.config)
+    config = config_from_args(args)
     settings = bionemo_settings(config)
     model = bionemo_model(config, args.model, settings)
     base = paths.base_checkpoint_dir(model.checkpoint)
@@ -98,7 +97,7 @@ def _generated(args: argparse.Namespace) -> None:
 
 
 def _commands_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--model", required=True)
     p.add_argument("--variant", required=True)
     p.add_argument("--split", default="test", choices=["validation", "test"])
@@ -106,60 +105,11 @@ def _commands_args(p: argparse.ArgumentParser) -> None:
 
 @command("bionemo-commands", "print the commands the workflow runs for one BioNeMo model and dataset variant", _commands_args)
 def _commands(args: argparse.Namespace) -> None:
-    from evocane.config import load_config
+    from evocane.engines.bionemo.workflow import command_lines
 
-    for line in command_lines(load_config(*args.config), args.model, args.variant, args.split, args.config):
+    if args.job_config is not None:
+        config_argument = f"--job-config {shlex.quote(str(args.job_config))}"
+    else:
+        config_argument = "--config " + " ".join(shlex.quote(c) for c in args.config or ["config/config.yaml"])
+    for line in command_lines(config_from_args(args), args.model, args.variant, args.split, config_argument):
         print(line)
-
-
-def command_lines(config: dict, model: str, variant: str, split: str, config_files: list[str]) -> list[str]:
-    """The workflow's BioNeMo steps for (model, variant) as shell lines, in order, with comments."""
-    import dataclasses
-
-    from evocane.engines.bionemo import commands, paths, workflow
-
-    plan = workflow.BioNeMoPlan.from_config(config)
-    if model not in plan.models:
-        from evocane.errors import EvocaneError
-
-        raise EvocaneError(f"config: '{model}' is not a BioNeMo model (have: {', '.join(plan.models) or 'none'})")
-    spec = plan.models[model]
-    configs = " ".join(shlex.quote(c) for c in config_files)
-    container = f"apptainer exec --nv {plan.settings.image}"
-    checkpoint = paths.model_checkpoint_dir(model, variant)
-    lines = [f"# BioNeMo steps of model {model} on dataset variant {variant} (run from the repository directory)"]
-    if spec.checkpoint.needs_conversion:
-        out = paths.converted_checkpoint_dir(spec.checkpoint.name)
-        lines += [f"# 1. base checkpoint -> NeMo2 (GPU): {commands.shell_join(commands.convert_command(spec.checkpoint, out))}", f"{container} python scripts/bionemo_run.py convert --spec {shlex.quote(json.dumps(dataclasses.asdict(spec.checkpoint)))} --out {out}"]
-    if spec.trains:
-        lines.append("# 2. dataset -> Megatron .bin/.idx (CPU), one call per split")
-        lines += [f"{container} {commands.shell_join(commands.preprocess_command(workflow.preprocess_config(variant, s)))}" for s in workflow.DATASET_SPLITS]
-        run_dir = paths.train_run_dir(model, variant)
-        train = commands.shell_join(plan.train_argv(model, variant))
-        prefix = "" if plan.multi_node else f"{container} "
-        lines += [
-            f"# 3. {spec.finetune} fine-tune ({spec.train.nodes} node(s) x {spec.train.gpus_per_node} GPU(s)); a rerun resumes from {paths.train_checkpoints_dir(model, variant)}",
-            f"{prefix}python scripts/bionemo_run.py train --run-dir {run_dir} --checkpoints-dir {paths.train_checkpoints_dir(model, variant)} "
-            f"--manifest {paths.train_manifest(model, variant)} -- {train}",
-        ]
-    manifest = f" --train-manifest {paths.train_manifest(model, variant)}" if spec.trains else ""
-    fasta = f"{paths.BIONEMO}/fasta/{variant}/{split}.fa"
-    raw = paths.predict_raw_dir(model, variant, split)
-    lines += [
-        "# 4. evocane checkpoint pointer (CPU)",
-        f"evocane bionemo-checkpoint --config {configs} --model {model} --variant {variant} --out {checkpoint}{manifest}",
-        f"# 5. score the {split} split (GPU), then convert to the prediction format (CPU)",
-        f"evocane bionemo-fasta --dataset {paths.dataset_dir(variant)} --split {split} --out {fasta}",
-        f"{container} python scripts/bionemo_run.py predict --checkpoint {checkpoint} --fasta {fasta} --out {raw}",
-        f"evocane bionemo-predictions --raw {raw} --checkpoint {checkpoint} --dataset {paths.dataset_dir(variant)} --split {split} "
-        f"--out {paths.predictions_dir(model, variant, split)}",
-    ]
-    if not spec.lora:
-        sampling = json.dumps(config["evaluation"]["generation"]["sampling"], sort_keys=True)
-        lines += [
-            "# 6. generate from the prompts (GPU, one infer_evo2 call per prompt and sample), then FASTA (CPU)",
-            f"{container} python scripts/bionemo_run.py infer --checkpoint {checkpoint} --prompts {paths.prompts_fasta(variant)} "
-            f"--out {paths.infer_raw_dir(model, variant)} --sampling {shlex.quote(sampling)}",
-            f"evocane bionemo-generated --raw {paths.infer_raw_dir(model, variant)} --checkpoint {checkpoint} --out {paths.generated_fasta(model, variant)}",
-        ]
-    return lines

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evocane.cli import _config_arguments, command
+from evocane.cli import add_config_arguments, command, config_from_args
 
 NEXTBASE_TABLES = ("metrics.tsv", "windows.parquet", "leaderboard.tsv")
 NEXTBASE_FIGURES = ("bits_by_region", "delta_to_markov", "window_strata", "window_violins", "window_heatmap")
 
 
-def _settings(config_files: list[str]):  # type: ignore[no-untyped-def]
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """EvaluationSettings plus the raw nextbase and evaluation sections (defaults filled by the schema)."""
-    from evocane.config import load_config
     from evocane.evaluate.nextbase import EvaluationSettings
 
-    evaluation = load_config(*config_files)["evaluation"]
+    evaluation = config_from_args(args)["evaluation"]
     nextbase, bootstrap = evaluation["nextbase"], evaluation["bootstrap"]
     settings = EvaluationSettings(
         baseline=nextbase["baseline"],
@@ -35,7 +34,7 @@ def _prediction_dirs(sets: list[Path]) -> list[Path]:
 
 
 def _nextbase_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory")
     p.add_argument("--predictions", required=True, nargs="+", type=Path, help="prediction sets (any models, validation and test)")
     p.add_argument("--out-dir", required=True, type=Path, help=f"writes {', '.join(NEXTBASE_TABLES)}")
@@ -46,7 +45,7 @@ def _nextbase(args: argparse.Namespace) -> None:
     from evocane.atomic import atomic_paths
     from evocane.evaluate.nextbase import evaluate_variant, leaderboard_rows
 
-    settings, _, _ = _settings(args.config)
+    settings, _, _ = _settings(args)
     metrics, windows = evaluate_variant(args.dataset, _prediction_dirs(args.predictions), settings)
     with atomic_paths(*(args.out_dir / name for name in NEXTBASE_TABLES)) as (metrics_path, windows_path, board_path):
         metrics.to_csv(metrics_path, sep="\t", index=False, float_format="%.6g")
@@ -55,7 +54,7 @@ def _nextbase(args: argparse.Namespace) -> None:
 
 
 def _plots_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--dataset", required=True, type=Path)
     p.add_argument("--metrics", required=True, type=Path)
     p.add_argument("--windows", required=True, type=Path)
@@ -76,7 +75,7 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
     from matplotlib import pyplot as plt
     from evocane.predictions import PredictionReader
 
-    settings, nextbase, evaluation = _settings(args.config)
+    settings, nextbase, evaluation = _settings(args)
     suffix = evaluation["plot_format"]
     metrics = read_metrics(args.metrics)
     windows = pd.read_parquet(args.windows)

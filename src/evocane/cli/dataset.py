@@ -17,16 +17,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from evocane.cli import _config_arguments, command
+from evocane import layout
+from evocane.cli import add_config_arguments, command, config_from_args
 from evocane.errors import EvocaneError
-
-RESULTS = Path("results")
 
 
 def _paths_arguments(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
-    p.add_argument("--genomes", type=Path, default=RESULTS / "genomes", help="folder of prepared genomes (<genomes>/<cultivar>/)")
-    p.add_argument("--datasets", type=Path, default=RESULTS / "datasets", help="folder of dataset outputs")
+    add_config_arguments(p)
+    p.add_argument("--genomes", type=Path, default=Path(layout.genomes()), help="folder of prepared genomes (<genomes>/<cultivar>/)")
+    p.add_argument("--datasets", type=Path, default=Path(layout.datasets()), help="folder of dataset outputs")
 
 
 def _variant_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,18 +33,17 @@ def _variant_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variant", required=True, help="a name under datasets.variants")
 
 
-def _load(args: argparse.Namespace) -> dict[str, Any]:
-    from evocane.config import load_config
-
-    return load_config(*args.config)
-
-
 def _spec(args: argparse.Namespace, step: str = "card") -> tuple[dict[str, Any], dict[str, Any]]:
-    """The config and the part of the variant that ``step`` reads (as the workflow passes it, so a step run by
-    hand writes the same bytes as the rule)."""
+    """The config and the part of the variant that ``step`` reads: from the job config the workflow planned
+    (``dataset_step``), or resolved from the config files by hand (the same bytes either way)."""
     from evocane.dataset.config import resolve_variant, spec_view
 
-    config = _load(args)
+    config = config_from_args(args)
+    if "dataset_step" in config:
+        spec = config["dataset_step"]
+        if spec.get("name") != args.variant:
+            raise EvocaneError(f"job config: planned for dataset variant '{spec.get('name')}', not '{args.variant}'")
+        return config, spec
     return config, spec_view(resolve_variant(config, args.variant), step)
 
 
@@ -58,9 +56,8 @@ def _regions(args: argparse.Namespace, spec: dict[str, Any], suffix: str = ".bed
 
 
 def _sketches(args: argparse.Namespace, spec: dict[str, Any]) -> list[Path]:
-    from evocane.dataset.steps import VariantPaths
 
-    paths = VariantPaths(args.datasets / spec["name"])
+    paths = layout.VariantPaths(args.datasets / spec["name"])
     return [paths.sketch(c) for c in spec["cultivars"]] if spec["leakage"]["enabled"] else []
 
 
@@ -73,7 +70,7 @@ def _regions_args(p: argparse.ArgumentParser) -> None:
 def _regions_command(args: argparse.Namespace) -> None:
     from evocane.dataset.steps import regions_step
 
-    config = _load(args)
+    config = config_from_args(args)
     if args.cultivar not in config["cultivars"]:
         raise EvocaneError(f"config: no cultivar named '{args.cultivar}'")
     out = args.datasets / "regions"
@@ -96,29 +93,29 @@ def _sketch_args(p: argparse.ArgumentParser) -> None:
 
 @command("dataset-sketch", "FracMinHash sketch of one cultivar's training windows (leakage audit)", _sketch_args)
 def _sketch_command(args: argparse.Namespace) -> None:
-    from evocane.dataset.steps import VariantPaths, sketch_step
+    from evocane.dataset.steps import sketch_step
 
     _, spec = _spec(args, "sketch")
-    paths = VariantPaths(args.datasets / spec["name"])
+    paths = layout.VariantPaths(args.datasets / spec["name"])
     sketch_step(spec, args.cultivar, args.genomes / args.cultivar, paths.plan, paths.sketch(args.cultivar))
 
 
 @command("dataset-build", "window, label and tokenise a planned variant; audit held-out windows", _variant_arguments)
 def _build_command(args: argparse.Namespace) -> None:
-    from evocane.dataset.steps import VariantPaths, build_step
+    from evocane.dataset.steps import build_step
 
     _, spec = _spec(args, "build")
-    paths = VariantPaths(args.datasets / spec["name"])
+    paths = layout.VariantPaths(args.datasets / spec["name"])
     build_step(spec, _genome_dirs(args, spec), _regions(args, spec), paths.plan, _sketches(args, spec), paths.root)
 
 
 @command("dataset-export", "FASTA per split and BioNeMo preprocess/dataset-config YAMLs of a built variant", _variant_arguments)
 def _export_command(args: argparse.Namespace) -> None:
     from evocane.dataset.arrays import SPLITS
-    from evocane.dataset.steps import VariantPaths, bionemo_step, fasta_step
+    from evocane.dataset.steps import bionemo_step, fasta_step
 
     _, spec = _spec(args, "bionemo")
-    paths = VariantPaths(args.datasets / spec["name"])
+    paths = layout.VariantPaths(args.datasets / spec["name"])
     for split in SPLITS:
         fasta_step(paths.root, split, paths.fasta(split))
     bionemo_step(spec, paths.root, {split: str(paths.fasta(split)) for split in SPLITS}, paths.bionemo)
@@ -126,10 +123,10 @@ def _export_command(args: argparse.Namespace) -> None:
 
 @command("dataset-audit", "leakage table and figures of a built variant", _variant_arguments)
 def _audit_command(args: argparse.Namespace) -> None:
-    from evocane.dataset.steps import VariantPaths, audit_step
+    from evocane.dataset.steps import audit_step
 
     config, spec = _spec(args, "audit")
-    paths = VariantPaths(args.datasets / spec["name"])
+    paths = layout.VariantPaths(args.datasets / spec["name"])
     fmt = config["qc"]["plot_format"]
     audit_step(spec, paths.root, _sketches(args, spec), paths.audit_table, paths.root / "audit" / f"leakage.{fmt}",
                paths.root / "audit" / f"composition.{fmt}", paths.signature)  # fmt: skip
@@ -137,10 +134,10 @@ def _audit_command(args: argparse.Namespace) -> None:
 
 @command("dataset-card", "the dataset card (HTML) of a built and audited variant", _variant_arguments)
 def _card_command(args: argparse.Namespace) -> None:
-    from evocane.dataset.steps import VariantPaths, card_step
+    from evocane.dataset.steps import card_step
 
     config, spec = _spec(args)
-    paths = VariantPaths(args.datasets / spec["name"])
+    paths = layout.VariantPaths(args.datasets / spec["name"])
     card_step(spec, config["cultivars"], paths.root, _genome_dirs(args, spec), _regions(args, spec, ".summary.json"), paths.card)
 
 
@@ -154,7 +151,7 @@ def _compare_command(args: argparse.Namespace) -> None:
     from evocane.dataset.config import variant_names
     from evocane.dataset.steps import comparison_step
 
-    config = _load(args)
+    config = config_from_args(args)
     names = args.variants or variant_names(config)
     fmt = config["qc"]["plot_format"]
     out = args.datasets / "comparison"

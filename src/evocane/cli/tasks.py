@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evocane.cli import _config_arguments, command
+from evocane.cli import add_config_arguments, command, config_from_args
 
 TASK_CHOICES = ["regulatory", "variant_effect", "generation", "experiments"]
 
 
 def _inputs_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--dataset", required=True, type=Path, help="source dataset variant (results/datasets/<variant>)")
     p.add_argument("--genomes", type=Path, default=Path("results/genomes"), help="root of the prepared genomes")
@@ -22,10 +22,9 @@ def _inputs_args(p: argparse.ArgumentParser) -> None:
 
 @command("task-inputs", "build a task's inputs (windows, negatives, variants, prompts) from a variant's test split", _inputs_args)
 def _task_inputs(args: argparse.Namespace) -> None:
-    from evocane.config import load_config
     from evocane.evaluate.tasks import build_inputs
 
-    build_inputs(args.task, load_config(*args.config), args.dataset, args.genomes, args.out, args.table)
+    build_inputs(args.task, config_from_args(args), args.dataset, args.genomes, args.out, args.table)
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
@@ -43,7 +42,7 @@ def _task_score(args: argparse.Namespace) -> None:
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--inputs", required=True, type=Path, help="task dataset (or generation inputs) directory")
     p.add_argument("--predictions", nargs="*", type=Path, default=[], help="prediction sets of the task dataset")
@@ -54,9 +53,8 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("task-evaluate", "evaluate every model of a task: metrics (long table), leaderboard part, figures", _evaluate_args)
 def _task_evaluate(args: argparse.Namespace) -> None:
-    from evocane.config import load_config
     from evocane.evaluate.tasks import evaluate
 
-    config = load_config(*args.config)
+    config = config_from_args(args)
     engines = {name: str(spec.get("engine", "")) for name, spec in (config.get("models") or {}).items()}
     evaluate(args.task, config, args.inputs, args.out_dir, args.predictions, args.background, args.generated, engines)

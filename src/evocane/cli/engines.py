@@ -10,11 +10,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from evocane.cli import _config_arguments, command
+from evocane.cli import add_config_arguments, command, config_from_args
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--model", required=True, help="a name under the config's 'models:'")
     p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory (results/datasets/<variant>)")
     p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
@@ -23,10 +23,9 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train (or fine-tune) a configured model on a dataset variant's train split", _train_args)
 def _train(args: argparse.Namespace) -> None:
-    from evocane.config import load_config
     from evocane.engines.base import get_engine, model_config
 
-    model = model_config(load_config(*args.config), args.model)
+    model = model_config(config_from_args(args), args.model)
     init = args.init_checkpoint or (Path(model.init_checkpoint) if model.init_checkpoint else None)
     get_engine(model.engine).train(args.dataset, model, args.out, init)
 
@@ -49,7 +48,7 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
-    _config_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--prompts", required=True, type=Path, help="prompt FASTA (ids are kept in the output)")
     p.add_argument("--out", required=True, type=Path, help="generated FASTA")
@@ -65,10 +64,9 @@ def _sampling_class() -> type:
 
 @command("generate", "generate continuations of prompts with a checkpoint (any engine) as FASTA", _generate_args)
 def _generate(args: argparse.Namespace) -> None:
-    from evocane.config import load_config
     from evocane.engines.base import get_engine, read_checkpoint_meta, read_prompts, sampling_config
 
-    sampling = sampling_config(load_config(*args.config))
+    sampling = sampling_config(config_from_args(args))
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(sampling) if getattr(args, f.name) is not None}
     sampling = dataclasses.replace(sampling, **overrides)
     engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
@@ -109,7 +107,37 @@ def _engines(args: argparse.Namespace) -> None:
         print(f"{name}\t{status}")
 
 
-# Engine-specific commands live beside their engine (argparse only: the engines' ML imports stay inside them).
-import evocane.engines.hf.cli  # noqa: E402,F401
-import evocane.engines.bionemo.cli  # noqa: E402,F401
-import evocane.engines.evo2.cli  # noqa: E402,F401
+def _loss_curves_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoints", nargs="+", required=True, type=Path, help="checkpoint directories (any engine)")
+    p.add_argument("--plot", required=True, type=Path, help="figure (png, svg or pdf)")
+    p.add_argument("--table", required=True, type=Path, help="all curves in one TSV (model, variant, engine, mode, ...)")
+
+
+@command("loss-curves", "plot the training curves (metrics.tsv) of checkpoints; ones without curves are skipped", _loss_curves_args)
+def _loss_curves(args: argparse.Namespace) -> None:
+    import json
+
+    import pandas as pd
+
+    from evocane.engines.base import read_checkpoint_meta, training_mode
+    from evocane.plots.training import write_loss_curves
+
+    curves: dict[str, pd.DataFrame] = {}
+    styles: dict[str, str] = {}
+    rows = []
+    for checkpoint in args.checkpoints:
+        metrics = checkpoint / "metrics.tsv"
+        if not metrics.exists():
+            continue
+        meta = read_checkpoint_meta(checkpoint)
+        mode = training_mode(meta)
+        base_model = (meta.get(str(meta["engine"])) or {}).get("base_model")
+        label = f"{meta['model']} on {meta.get('variant', '?')} ({mode}{f' of {base_model}' if base_model else ''})"
+        table = pd.read_csv(metrics, sep="\t")
+        curves[label] = table
+        styles[label] = {"LoRA": ":", "fine-tune": "--", "full fine-tune": "--"}.get(mode, "-")
+        rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), engine=meta["engine"], mode=mode,
+                                 init_checkpoint=meta.get("init_checkpoint"), base_model=base_model))  # fmt: skip
+    write_loss_curves(curves, rows, args.table, args.plot, styles)
+    print(json.dumps({"curves": list(curves)}))
+

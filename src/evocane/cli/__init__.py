@@ -1,0 +1,123 @@
+"""`evocane <command>`: every workflow step, runnable by hand. Rules call these commands.
+
+One module per room registers its commands with :func:`command` (evocane.cli.genome, .dataset, .engines,
+.evo2, .bionemo, .evaluate, .tasks). Commands that read configuration take it through
+:func:`add_config_arguments` / :func:`config_from_args`: by hand, config files (merged and validated like
+Snakemake's ``--configfiles``); in the workflow, the one resolved job config the rule was planned with
+(``--job-config``, written by :func:`evocane.config.write_job_config`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from evocane import __version__
+from evocane.errors import EvocaneError
+
+Command = Callable[[argparse.Namespace], None]
+COMMANDS: dict[str, tuple[str, Command, Callable[[argparse.ArgumentParser], None]]] = {}
+ROOM_MODULES = (
+    "evocane.cli.genome",
+    "evocane.cli.dataset",
+    "evocane.cli.engines",
+    "evocane.cli.evo2",
+    "evocane.cli.bionemo",
+    "evocane.cli.evaluate",
+    "evocane.cli.tasks",
+)
+
+
+def command(name: str, help_text: str, arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Command], Command]:
+    """Register ``function`` as ``evocane <name>``; ``arguments`` adds its options to the sub-parser."""
+
+    def register(function: Command) -> Command:
+        COMMANDS[name] = (help_text, function, arguments)
+        return function
+
+    return register
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config FILE... (by hand) or --job-config FILE (the workflow's resolved configuration), not both."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--config",
+        "-c",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="config YAML file(s), later ones merged over earlier ones as Snakemake merges --configfiles "
+        "(default: config/config.yaml)",
+    )
+    group.add_argument(
+        "--job-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="resolved job configuration written by the workflow (results/config/<sha256>.json): used as it is, "
+        "no files re-read",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration a command runs with: the job config the workflow planned, or the validated merge of the
+    config files given by hand."""
+    from evocane.config import load_config, load_job_config
+
+    if getattr(args, "job_config", None) is not None:
+        return load_job_config(args.job_config)
+    return load_config(*(args.config or ["config/config.yaml"]))
+
+
+# --- configuration -----------------------------------------------------------------------------------------------
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--print", action="store_true", help="print the validated config with defaults filled")
+
+
+@command("validate-config", "validate config file(s) against config/schema.yaml", _validate_args)
+def _validate(args: argparse.Namespace) -> None:
+    import yaml
+
+    config = config_from_args(args)
+    if args.print:
+        yaml.safe_dump(config, sys.stdout, sort_keys=False)
+    else:
+        source = args.job_config or ", ".join(args.config or ["config/config.yaml"])
+        print(f"{source}: valid ({len(config.get('cultivars', {}))} cultivars)")
+
+
+# --- entry point ---------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evocane", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"evocane {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true")
+    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    _load_rooms()
+    for name, (help_text, _, arguments) in COMMANDS.items():
+        arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def _load_rooms() -> None:
+    """Import every room's command module (each keeps its heavy imports inside its commands)."""
+    for module in ROOM_MODULES:
+        importlib.import_module(module)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        COMMANDS[args.command][1](args)
+    except EvocaneError as error:
+        print(f"evocane: error: {error}", file=sys.stderr)
+        return 2
+    return 0
