@@ -20,6 +20,8 @@ MODEL_PATTERN = engine_workflow.pattern(list(config["models"]))
 VARIANT_PATTERN = engine_workflow.pattern(variant_names(config))
 NEXTBASE_SPLITS = ENGINES.splits
 model_resource = ENGINES.resource
+# every job of a model asks for that model's resources (models.<name>.resources; threads separately)
+MODEL_RESOURCES = {key: model_resource(key) for key in ("mem_mb", "runtime", "gpu")}
 dataset_dir = engine_workflow.dataset_dir
 dataset_files = engine_workflow.dataset_files
 # validation/test are scored from the variant or its scored subset (evaluation.nextbase.subset)
@@ -43,9 +45,7 @@ rule train_model:
         ENGINES.conda_env
     threads: model_resource("threads")
     resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
+        **MODEL_RESOURCES,
     wildcard_constraints:
         model=ENGINES.common_pattern,
         variant=VARIANT_PATTERN,
@@ -69,9 +69,7 @@ rule score_model:
         ENGINES.conda_env
     threads: model_resource("threads")
     resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
+        **MODEL_RESOURCES,
     wildcard_constraints:
         model=ENGINES.common_pattern,
         variant=VARIANT_PATTERN,
@@ -114,9 +112,7 @@ rule generate_model:
         ENGINES.conda_env
     threads: model_resource("threads")
     resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
+        **MODEL_RESOURCES,
     wildcard_constraints:
         model=ENGINES.common_pattern,
         variant=VARIANT_PATTERN,

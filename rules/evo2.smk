@@ -29,9 +29,7 @@ rule evo2_embed:
         "../envs/evo2.yaml"
     threads: model_resource("threads")
     resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
+        **MODEL_RESOURCES,
     wildcard_constraints:
         model=engine_workflow.pattern(ENGINES.models_of("evo2")),
         variant=VARIANT_PATTERN,

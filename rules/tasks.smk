@@ -60,9 +60,7 @@ rule task_score:
         ENGINES.conda_env
     threads: model_resource("threads")
     resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
+        **MODEL_RESOURCES,
     wildcard_constraints:
         model=MODEL_PATTERN,
         variant=TASK_VARIANT_PATTERN,
@@ -89,9 +87,7 @@ rule task_generate:
         ENGINES.conda_env
     threads: model_resource("threads")
     resources:
-        mem_mb=model_resource("mem_mb"),
-        runtime=model_resource("runtime"),
-        gpu=model_resource("gpu"),
+        **MODEL_RESOURCES,
     wildcard_constraints:
         model=MODEL_PATTERN,
         variant=TASK_VARIANT_PATTERN,

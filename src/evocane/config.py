@@ -44,22 +44,61 @@ def _with_defaults(validator_class: type[jsonschema.protocols.Validator]) -> typ
 _DefaultFillingValidator = _with_defaults(jsonschema.Draft202012Validator)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key defined twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is defined twice (first on line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
         raise EvocaneError(f"{path}: config file not found")
+    if path.is_dir():
+        raise EvocaneError(f"{path}: is a directory, not a config file")
     try:
-        with open(path) as handle:
-            return yaml.safe_load(handle) or {}
+        with open(path, encoding="utf-8-sig") as handle:  # utf-8-sig: a byte-order mark is not content
+            return yaml.load(handle, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as error:
-        raise EvocaneError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise EvocaneError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as error:
+        raise EvocaneError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
 def _dotted(path: Iterable[Any]) -> str:
     return ".".join(str(part) for part in path) or "<top level>"
 
 
+def _chosen_alternative(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """For a mapping that fits none of a oneOf's alternatives: the error of the alternative it was meant to be (the
+    one whose required keys it has, e.g. a location with ``path:``), so the message names the offending key."""
+    if error.validator not in ("oneOf", "anyOf") or not isinstance(error.instance, dict):
+        return None
+    for index, alternative in enumerate(error.validator_value):
+        required = alternative.get("required", []) if isinstance(alternative, dict) else []
+        if required and all(key in error.instance for key in required):
+            sub = [e for e in error.context or [] if e.schema_path and e.schema_path[0] == index]
+            if sub:
+                return jsonschema.exceptions.best_match(sub)
+    return None
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    chosen = _chosen_alternative(error)
+    if chosen is not None:
+        return _describe(chosen)
     where = _dotted(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = sorted(error.schema.get("properties", {}))
@@ -75,6 +114,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"unknown config key {keys}{hint}"
     if error.validator == "required":
         return f"config key '{where}': {error.message}"
+    if error.validator == "pattern":
+        hint = error.schema.get("description")
+        return f"config key '{where}': {error.instance!r} is not allowed here" + (f" ({hint})" if hint else f" (must match {error.validator_value})")
     return f"config key '{where}': {error.message}"
 
 
@@ -112,6 +154,13 @@ def validate_config(
 
 def _check_cross_references(config: Mapping[str, Any], source: str) -> None:
     """Checks a JSON schema cannot express: names that must refer to other sections."""
+    models = list(config.get("models") or {})
+    background = (((config.get("evaluation") or {}).get("tasks") or {}).get("background") or {}).get("model")
+    if background is not None and background not in models:
+        raise EvocaneError(
+            f"{source}: config key 'evaluation.tasks.background.model': no model named '{background}' "
+            f"(have: {', '.join(models) or 'none'})"
+        )
     for name, cultivar in config.get("cultivars", {}).items():
         seen: set[str] = set()
         for index, src in enumerate(cultivar.get("sources", [])):

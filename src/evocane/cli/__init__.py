@@ -120,4 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EvocaneError as error:
         print(f"evocane: error: {error}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"evocane: error: {args.command}: out of memory (give the job more memory, or smaller inputs)", file=sys.stderr)
+        return 2
+    except OSError as error:  # disk full, file too large (ulimit -f), is a directory, permission denied ...
+        where = f" '{error.filename}'" if error.filename else ""
+        print(f"evocane: error: {args.command}:{where} {error.strerror or error}", file=sys.stderr)
+        return 2
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from evocane import layout
 from evocane.cli import add_config_arguments, command, config_from_args
 
 TASK_CHOICES = ["regulatory", "variant_effect", "generation", "experiments"]
@@ -15,7 +16,7 @@ def _inputs_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--task", required=True, choices=TASK_CHOICES)
     p.add_argument("--dataset", required=True, type=Path, help="source dataset variant (results/datasets/<variant>)")
-    p.add_argument("--genomes", type=Path, default=Path("results/genomes"), help="root of the prepared genomes")
+    p.add_argument("--genomes", type=Path, default=Path(layout.genomes()), help="root of the prepared genomes")
     p.add_argument("--out", required=True, type=Path, help="task dataset (or generation inputs) directory to write")
     p.add_argument("--table", type=Path, help="experiments: the table (default: evaluation.tasks.experiments.table)")
 

@@ -118,7 +118,13 @@ def _members(task_dataset: Path, prediction_sets: Sequence[Path], members: Seque
     for prediction_set in prediction_sets:
         found = list(scored_members(task_dataset, prediction_set))
         if members is not None and len(found) > 1:
-            found = [s for s in found if str(s.meta.get("member", "")) in members] or found
+            chosen = [s for s in found if str(s.meta.get("member", "")) in members]
+            if not chosen:
+                have = ", ".join(str(s.meta.get("member", "")) for s in found)
+                raise EvocaneError(
+                    f"config key 'evaluation.tasks.members': none of {', '.join(members)} is a member of {prediction_set} (have: {have})"
+                )
+            found = chosen
         scored += found
     if not scored:
         raise EvocaneError(f"{task_dataset}: no predictions to evaluate")
