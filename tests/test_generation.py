@@ -15,10 +15,14 @@ from scipy.spatial.distance import jensenshannon
 from evocane.dataset.arrays import DatasetReader
 from evocane.evaluate import generation, metrics, tasks
 from evocane.genome.fasta import read_fasta
+from evocane.config import schema_defaults
 
 from tasks_fixtures import TEST_START, tair10_dataset, tair10_genome  # noqa: F401
 
-PARAMS = generation.GenerationParams(prompts=3, prompt_length=300, continuation_length=120, genome_reference_bases=20_000, seed=2)
+PARAMS = generation.GenerationParams.from_mapping(
+    {**schema_defaults("evaluation.tasks.generation"), "prompts": 3, "prompt_length": 300, "continuation_length": 120,
+     "genome_reference_bases": 20_000, "seed": 2}
+)  # fmt: skip
 
 
 def test_kmer_spectrum_and_divergence_against_brute_force() -> None:

@@ -13,10 +13,11 @@ import pytest
 from evocane.dataset.arrays import DatasetReader
 from evocane.evaluate import metrics, regulatory, tasks
 from evocane.evaluate.taskdata import held_out_regions, read_scored
+from evocane.config import schema_defaults
 
 from tasks_fixtures import TEST_START, tair10_dataset, tair10_genome, uniform_predictions  # noqa: F401
 
-PARAMS = regulatory.RegulatoryParams(sites_per_kind=12, seed=3)
+PARAMS = regulatory.RegulatoryParams.from_mapping({**schema_defaults("evaluation.tasks.regulatory"), "sites_per_kind": 12, "seed": 3})
 
 
 def brute_force_auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -163,7 +164,7 @@ def test_task_windows_inherit_the_lineage_tag_and_case_policy(tmp_path: Path, ta
     tagged = dataset_from_genome(tair10_genome, tmp_path / "tagged", tag=tag)
     held_out = held_out_regions(tagged)
     assert held_out.tag == {"thaliana": tag.encode()} and not held_out.uppercase
-    params = regulatory.RegulatoryParams(sites_per_kind=3, kinds=("donor",), seed=1)
+    params = regulatory.RegulatoryParams.from_mapping({**schema_defaults("evaluation.tasks.regulatory"), "sites_per_kind": 3, "kinds": ["donor"], "seed": 1})
     out = regulatory.build_regulatory_inputs(held_out, {"thaliana": tair10_genome}, params, tmp_path / "reg")
     dataset = DatasetReader(out)
     windows = dataset.split_windows("test")

@@ -17,10 +17,11 @@ from evocane.evaluate import variants
 from evocane.evaluate.codons import load_transcripts
 from evocane.evaluate.taskdata import held_out_regions, read_scored
 from evocane.predictions import PredictionWriter
+from evocane.config import schema_defaults
 
 from tasks_fixtures import TEST_START, tair10_dataset, tair10_genome  # noqa: F401
 
-PARAMS = variants.VariantParams(variants_per_class=15, window=128, seed=5)
+PARAMS = variants.VariantParams.from_mapping({**schema_defaults("evaluation.tasks.variant_effect"), "variants_per_class": 15, "window": 128, "seed": 5})
 
 
 @pytest.fixture(scope="module")

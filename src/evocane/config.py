@@ -175,6 +175,27 @@ def _check_cross_references(config: Mapping[str, Any], source: str) -> None:
                     seen.add(new)
 
 
+def schema_defaults(key: str, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """The values the schema gives the section at dotted ``key`` (e.g. ``evaluation.tasks.regulatory``) when the
+    config sets none: what validation fills into an empty mapping there. Code that needs a section's defaults (tests,
+    hand-made settings) takes them from here, so the schema stays their only home."""
+    schema = load_yaml(schema_path)
+    node: Mapping[str, Any] = schema
+    for part in key.split("."):
+        node = _resolve_ref(schema, node)["properties"][part]
+    instance: dict[str, Any] = {}
+    _DefaultFillingValidator({**node, "$defs": schema.get("$defs", {})}).validate(instance)
+    return instance
+
+
+def require_settings(settings_class: type, values: Mapping[str, Any], key: str) -> None:
+    """Every field of the dataclass ``settings_class`` must be in ``values`` (the validated config section at
+    ``key``, defaults filled by the schema): the code carries no defaults of its own."""
+    missing = [name for name in settings_class.__dataclass_fields__ if name not in values]
+    if missing:
+        raise EvocaneError(f"config key '{key}': missing {', '.join(missing)} (a validated config has them all: see config/schema.yaml)")
+
+
 def merge_config(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     """Merge ``overlay`` into ``base`` recursively, as Snakemake merges several --configfile files: mappings are
     merged key by key, any other value (lists included) replaces the earlier one."""

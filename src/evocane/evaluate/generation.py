@@ -26,6 +26,7 @@ import pandas as pd
 from evocane.atomic import atomic_dir
 from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader, dataset_variant_name
 from evocane.errors import EvocaneError
+from evocane.config import require_settings
 from evocane.evaluate import metrics
 from evocane.evaluate.shuffle import gc_fraction
 from evocane.genome.fasta import read_fasta
@@ -40,19 +41,21 @@ DUST_THRESHOLD = 2.0  # = DUST level 20 in the original scaling
 
 @dataclass(frozen=True)
 class GenerationParams:
-    prompts: int = 12
-    prompt_length: int = 400
-    continuation_length: int = 200
-    samples_per_prompt: int = 8
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    genome_reference_bases: int = 200_000  # held-out bases for the genome's k-mer spectrum and fractions
-    seed: int = 0
+    prompts: int
+    prompt_length: int
+    continuation_length: int
+    samples_per_prompt: int
+    temperature: float
+    top_k: int
+    top_p: float
+    genome_reference_bases: int  # held-out bases for the genome's k-mer spectrum and fractions
+    seed: int
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> GenerationParams:
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        require_settings(cls, known, "evaluation.tasks.generation")
+        return cls(**known)
 
 
 def _write_fasta(records: list[tuple[str, str]], path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evocane.config import require_settings
 from evocane.evaluate import metrics
 from evocane.evaluate.codons import Transcript, load_transcripts
 from evocane.evaluate.shuffle import dinucleotide_shuffle, gc_fraction, match_gc
@@ -45,18 +46,19 @@ NEGATIVES = ("shuffled", "background")
 
 @dataclass(frozen=True)
 class RegulatoryParams:
-    sites_per_kind: int = 30
-    promoter_upstream: int = 300
-    promoter_downstream: int = 50
-    site_flank: int = 100
-    gc_tolerance: float = 0.02
-    background_exclusion: int = 500  # background windows keep this far from any site of the kind
-    kinds: tuple[str, ...] = SITE_KINDS
-    seed: int = 0
+    sites_per_kind: int
+    promoter_upstream: int
+    promoter_downstream: int
+    site_flank: int
+    gc_tolerance: float
+    background_exclusion: int  # background windows keep this far from any site of the kind
+    kinds: tuple[str, ...]
+    seed: int
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> RegulatoryParams:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        require_settings(cls, known, "evaluation.tasks.regulatory")
         if "kinds" in known:
             known["kinds"] = tuple(known["kinds"])
         return cls(**known)

@@ -46,8 +46,8 @@ def task_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def bootstrap_settings(config: Mapping[str, Any]) -> tuple[int, int]:
-    boot = (config.get("evaluation") or {}).get("bootstrap") or {}
-    return int(boot.get("n_resamples", 1000)), int(boot.get("seed", 0))
+    boot = config["evaluation"]["bootstrap"]
+    return int(boot["n_resamples"]), int(boot["seed"])
 
 
 def background_model(config: Mapping[str, Any]) -> str | None:
@@ -74,7 +74,7 @@ def build_inputs(
 ) -> Path:
     settings = task_settings(config)
     if task == "generation":
-        return generation.build_generation_inputs(dataset_dir, generation.GenerationParams.from_mapping(settings.get("generation", {})), out_dir)
+        return generation.build_generation_inputs(dataset_dir, generation.GenerationParams.from_mapping(settings["generation"]), out_dir)
     held_out = held_out_regions(dataset_dir)
     genome_dirs = {cultivar: genomes_root / cultivar for cultivar in held_out.cultivars()}
     if task == "experiments":
@@ -83,15 +83,15 @@ def build_inputs(
         if not (directory / "genome.fa.gz").exists():
             raise EvocaneError(f"{directory / 'genome.fa.gz'}: prepared genome of cultivar '{cultivar}' not found")
     if task == "regulatory":
-        return regulatory.build_regulatory_inputs(held_out, genome_dirs, regulatory.RegulatoryParams.from_mapping(settings.get("regulatory", {})), out_dir)
+        return regulatory.build_regulatory_inputs(held_out, genome_dirs, regulatory.RegulatoryParams.from_mapping(settings["regulatory"]), out_dir)
     if task == "variant_effect":
-        return variants.build_variant_inputs(held_out, genome_dirs, variants.VariantParams.from_mapping(settings.get("variant_effect", {})), out_dir)
+        return variants.build_variant_inputs(held_out, genome_dirs, variants.VariantParams.from_mapping(settings["variant_effect"]), out_dir)
     if task == "experiments":
-        spec = settings.get("experiments", {})
+        spec = settings["experiments"]
         table = table or (Path(spec["table"]) if spec.get("table") else None)
         if table is None:
             raise EvocaneError("config key 'evaluation.tasks.experiments.table' is not set: no experimental data to build")
-        return experiments.build_experiment_inputs(table, held_out, genome_dirs, out_dir, spec.get("held_out_only", True), spec.get("max_length", 100_000))
+        return experiments.build_experiment_inputs(table, held_out, genome_dirs, out_dir, spec["held_out_only"], spec["max_length"])
     raise EvocaneError(f"unknown task '{task}' (have: {', '.join(TASKS)})")
 
 
@@ -173,7 +173,7 @@ def evaluate(
     """Evaluate every model of one task on one variant; writes the tables and figures the rules declare."""
     out_dir.mkdir(parents=True, exist_ok=True)
     n_boot, seed = bootstrap_settings(config)
-    plot_format = (config.get("evaluation") or {}).get("plot_format", "png")
+    plot_format = config["evaluation"]["plot_format"]
     members = task_settings(config).get("members")
     if task == "generation":
         _evaluate_generation(config, inputs, out_dir, generated, engines or {}, n_boot, seed, plot_format)
@@ -229,12 +229,12 @@ def _evaluate_generation(
     from evocane.plots import generation as plots
     from evocane.predictions import read_generated_fasta
 
-    settings = task_settings(config).get("generation", {})
+    settings = task_settings(config)["generation"]
     results = []
     logo_samples: dict[str, pd.DataFrame] = {}
     truth = generation.read_plain_fasta(inputs / "truth.fa")
     logo_prompt = sorted(truth)[0] if truth else ""
-    logo_length = int(settings.get("logo_positions", 60))
+    logo_length = int(settings["logo_positions"])
     for directory in generated:
         sampled = read_generated_fasta(directory / "sampled.fa")
         greedy = read_generated_fasta(directory / "greedy.fa")

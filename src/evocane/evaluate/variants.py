@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evocane.config import require_settings
 from evocane.evaluate import metrics
 from evocane.evaluate.codons import Transcript, codon_change, genic_intervals, load_transcripts, most_severe
 from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, acgt_only, write_task_dataset
@@ -39,15 +40,16 @@ _CDS, _EXON, _INTRON, _SPLICE, _GENIC = 1, 2, 4, 8, 16
 
 @dataclass(frozen=True)
 class VariantParams:
-    variants_per_class: int = 25
-    window: int = 256
-    classes: tuple[str, ...] = VARIANT_CLASSES
-    coding_positions_per_record: int = 2000  # CDS positions classified per record (x 3 alternative bases)
-    seed: int = 0
+    variants_per_class: int
+    window: int
+    classes: tuple[str, ...]
+    coding_positions_per_record: int  # CDS positions classified per record (x 3 alternative bases)
+    seed: int
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> VariantParams:
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        require_settings(cls, known, "evaluation.tasks.variant_effect")
         if "classes" in known:
             known["classes"] = tuple(known["classes"])
         return cls(**known)
