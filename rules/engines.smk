@@ -8,7 +8,7 @@ from functools import partial
 
 from evocane.engines import workflow as engine_workflow  # noqa: E402
 from evocane.dataset.config import variant_names  # noqa: E402
-from evocane.engines.base import experiment_runs  # noqa: E402
+from evocane.experiments import experiment_runs  # noqa: E402
 
 try:
     ENGINE_RUNS = experiment_runs(config)

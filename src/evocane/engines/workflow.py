@@ -9,8 +9,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from evocane.engines.base import Run
 from evocane.errors import EvocaneError
+from evocane.experiments import Run
 
 InputFunction = Callable[[Any], Any]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evocane.engines.base import Run
+from evocane.experiments import Run
 
 InputFunction = Callable[[Any], Any]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evocane.engines.base import Run
 from evocane.engines.hf.params import HFParams
 from evocane.errors import EvocaneError
+from evocane.experiments import Run
 
 
 def hf_params(config: Mapping[str, Any]) -> dict[str, HFParams]:
