@@ -1,5 +1,6 @@
-"""Rules of rules/datasets.smk: run the dataset step the rule is named after (evocane.dataset.steps) with the rule's
-inputs, outputs and params. The same steps run by hand as `evocane dataset-*`."""
+"""Rules of rules/datasets.smk: run the dataset step the rule is named after (evocane.dataset.steps; audit and
+comparison, which draw figures: evocane.plots.dataset) with the rule's inputs, outputs and params. The same steps run
+by hand as `evocane dataset-*`."""
 
 import logging
 import sys
@@ -10,6 +11,7 @@ import evocane_path  # noqa: F401
 
 from evocane.dataset import steps
 from evocane.errors import EvocaneError
+from evocane.plots import dataset as dataset_plots
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -35,11 +37,11 @@ def run() -> None:
             steps.fasta_step(Path(inputs.windows).parent, split, fasta)
         steps.bionemo_step(params.spec, Path(inputs.windows).parent, fastas, Path(outputs.dataset_config).parent)
     elif rule == "dataset_audit":
-        steps.audit_step(params.spec, Path(inputs.windows).parent, list(inputs.sketches), outputs.table, outputs.leakage, outputs.composition, outputs.signature)
+        dataset_plots.audit_step(params.spec, Path(inputs.windows).parent, list(inputs.sketches), outputs.table, outputs.leakage, outputs.composition, outputs.signature)
     elif rule == "dataset_card":
         steps.card_step(params.spec, params.cultivars, Path(inputs.windows).parent, params.genome_dirs, params.region_summaries, outputs[0])
     elif rule == "dataset_comparison":
-        steps.comparison_step(params.variants, outputs.table, outputs.plot)
+        dataset_plots.comparison_step(params.variants, outputs.table, outputs.plot)
     else:
         raise EvocaneError(f"scripts/dataset_step.py: no dataset step for rule '{rule}'")
 
