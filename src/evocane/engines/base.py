@@ -1,5 +1,5 @@
-"""The engine interface every model backend implements, the engine registry, and the config views the engine
-rules share (models, experiments, sampling).
+"""The engine interface every model backend implements, the engine registry, and the config views the engines
+share (models, sampling); the experiment table (which model runs on which variant) is :mod:`evocane.experiments`.
 
 An engine turns a dataset variant into a checkpoint (``train``), a checkpoint plus a split into a prediction set
 (``score``, through :class:`evocane.predictions.PredictionWriter`) and a checkpoint plus prompts into generated
