@@ -105,7 +105,6 @@ def distribution_windows(task: str, dataset_dir: Path) -> list[str]:
     return regulatory.distribution_window_ids(DatasetReader(dataset_dir).split_windows("test"))
 
 
-
 # --- evaluation -------------------------------------------------------------------------------------------------------
 def _members(task_dataset: Path, prediction_sets: Sequence[Path], members: Sequence[str] | None) -> list[ScoredTask]:
     scored = []

@@ -4,7 +4,8 @@ genome.
 The file is read in 16 MB chunks on a background thread, up to 3 chunks ahead (file reads and decompression
 release the GIL, so they overlap with the caller's work). Compressed input (gzip or BGZF) is decompressed by a
 separate `bgzip -dc` process when bgzip is installed (multi-threaded, on another core), else by Python's gzip.
-Chunks are parsed without splitting them into lines, so memory is about twice the current record.
+Chunks are cut at the headers, not into lines (unless a line carries blanks to strip), so memory is about twice
+the current record.
 """
 
 from __future__ import annotations
