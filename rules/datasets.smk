@@ -1,6 +1,7 @@
 # Dataset room: per-cultivar region labels, then per variant: split plan, training sketch, windows + labels +
 # tokens (the dataset contract), exports (FASTA, BioNeMo YAMLs), leakage audit and the dataset card.
-# Every rule runs `evocane dataset-*` (evocane.cli.dataset -> evocane.dataset.steps) with a job config holding the
+# Every rule runs `evocane dataset-*` (evocane.cli.dataset -> evocane.dataset.steps; the audit and comparison steps,
+# which draw figures, in evocane.plots.dataset) with a job config holding the
 # step's view of the variant; genomes and datasets are found at their evocane.layout paths (the commands' defaults).
 # Input/param functions live in evocane.dataset.workflow.
 

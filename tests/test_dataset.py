@@ -38,7 +38,6 @@ from evocane.dataset.config import lineage_tag, resolve_variant
 from evocane.dataset.regions import RegionLabeler
 from evocane.dataset.steps import (
     VariantPaths,
-    audit_step,
     bionemo_step,
     build_step,
     card_step,
@@ -50,6 +49,7 @@ from evocane.dataset.steps import (
 from evocane.errors import EvocaneError
 from evocane.genome.prepare import prepare_genome
 from evocane.genome.sources import source_files
+from evocane.plots.dataset import audit_step
 
 SLICE = 200_000
 COMPLEMENT = str.maketrans("ACGTNacgtnRYKMSWrykmsw", "TGCANtgcanYRMKSWyrmksw")

@@ -106,9 +106,9 @@ def test_generation_evaluation_with_markov(inputs: Path, tair10_dataset: Path, t
 def test_task_plan_generates_only_for_generating_experiments(tmp_path: Path) -> None:
     """The rules' plan: every model of a variant is scored on the tasks, only those of experiments with
     generate: true generate; a relative table missing from the working directory is taken from the workflow's."""
-    from evocane.engines.base import Run
     from evocane.errors import EvocaneError
     from evocane.evaluate.task_workflow import TaskPlan
+    from evocane.experiments import Run
 
     config = {
         "evaluation": {

@@ -429,6 +429,7 @@ def test_gradient_accumulation_averages_micro_batches(tair_dataset: Path, tmp_pa
 
 def test_workflow_checks_name_the_model_key() -> None:
     from evocane.engines.hf import workflow
+    from evocane.experiments import Run
 
     models = {
         "base": {"engine": "hf", "params": {"steps": 5}},

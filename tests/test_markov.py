@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from evocane.dataset.arrays import CDS, INTERGENIC, REPEAT, SPLITS, WEIGHT_FULL, WEIGHT_NONE, WEIGHT_SOFTMASKED, SplitArrayWriter
-from evocane.engines.base import Engine, ModelConfig, Prompt, SamplingConfig, engine_names, experiment_runs, get_engine, register_engine
+from evocane.engines.base import Engine, ModelConfig, Prompt, SamplingConfig, engine_names, get_engine, register_engine
 from evocane.engines.markov import MarkovModel, MarkovParams, sample_base
 from evocane.errors import EvocaneError
+from evocane.experiments import experiment_runs
 from evocane.predictions import PredictionReader, prediction_dirs, read_generated_fasta
 from test_markov_data import TAIR10, fasta_prefix
 

@@ -139,7 +139,7 @@ def test_markov_order1_cannot_tell_a_window_from_its_dinucleotide_shuffle(regula
 
     engine = get_engine("markov")
     checkpoint = engine.train(tair10_dataset, ModelConfig("markov", "markov", {"orders": [1, 3]}), tmp_path / "checkpoint")
-    predictions = tasks.score("regulatory", checkpoint, regulatory_dataset, tmp_path / "predictions")
+    predictions = engine.score(checkpoint, regulatory_dataset, "test", tmp_path / "predictions", tasks.distribution_windows("regulatory", regulatory_dataset))
     config = {"evaluation": {"bootstrap": {"n_resamples": 20, "seed": 0}, "plot_format": "png", "nextbase": {"baseline": "markov"},
                              "tasks": {"background": {"model": None, "member": "k1"}, "members": None}}}  # fmt: skip
     out = tmp_path / "evaluation"

@@ -123,7 +123,7 @@ def _export_command(args: argparse.Namespace) -> None:
 
 @command("dataset-audit", "leakage table and figures of a built variant", _variant_arguments)
 def _audit_command(args: argparse.Namespace) -> None:
-    from evocane.dataset.steps import audit_step
+    from evocane.plots.dataset import audit_step
 
     config, spec = _spec(args, "audit")
     paths = layout.VariantPaths(args.datasets / spec["name"])
@@ -149,7 +149,7 @@ def _compare_args(p: argparse.ArgumentParser) -> None:
 @command("dataset-compare", "leakage of held-out windows across dataset variants (table and figure)", _compare_args)
 def _compare_command(args: argparse.Namespace) -> None:
     from evocane.dataset.config import variant_names
-    from evocane.dataset.steps import comparison_step
+    from evocane.plots.dataset import comparison_step
 
     config = config_from_args(args)
     names = args.variants or variant_names(config)

@@ -37,9 +37,11 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @command("task-score", "score a task dataset with a checkpoint of any engine (keeps the distributions the task needs)", _score_args)
 def _task_score(args: argparse.Namespace) -> None:
-    from evocane.evaluate.tasks import score
+    from evocane.engines.base import get_engine, read_checkpoint_meta
+    from evocane.evaluate.tasks import distribution_windows
 
-    score(args.task, args.checkpoint, args.dataset, args.out)
+    engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
+    engine.score(args.checkpoint, args.dataset, "test", args.out, distribution_windows(args.task, args.dataset))
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:

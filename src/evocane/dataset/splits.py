@@ -209,7 +209,7 @@ def _align_blocks(
     spec: Mapping[str, Any], train: Sequence[RecordAssignment], blocks: dict[str, dict[str, Any]], fastas: Mapping[str, str | Path]
 ) -> None:
     from evocane.dataset.leakage import Hasher, count_hits
-    from evocane.dataset.windows import stream_records
+    from evocane.genome.fasta import read_fasta
 
     members: dict[str, list[RecordAssignment]] = {}
     for a in train:
@@ -225,19 +225,20 @@ def _align_blocks(
     for cultivar in spec["cultivars"]:  # pass 1: the reference blocks
         wanted = {key for key in references if key.startswith(f"{cultivar}:")}
         if wanted:
-            for name, sequence in stream_records(fastas[cultivar]):
-                key = f"{cultivar}:{name}"
+            for record in read_fasta(fastas[cultivar], validate=False):
+                key = f"{cultivar}:{record.name}"
                 if key in wanted:
                     block = blocks[key]
-                    reference_hashes[references[key]] = np.unique(hasher.hashes(sequence[block["start"] : block["end"]]))
+                    reference_hashes[references[key]] = np.unique(hasher.hashes(record.sequence[block["start"] : block["end"]]))
     for cultivar in spec["cultivars"]:  # pass 2: bin hits of every other record of the group
         wanted = {key for key in followers if key.startswith(f"{cultivar}:")}
         if not wanted:
             continue
-        for name, sequence in stream_records(fastas[cultivar]):
-            key = f"{cultivar}:{name}"
+        for record in read_fasta(fastas[cultivar], validate=False):
+            key = f"{cultivar}:{record.name}"
             if key not in wanted:
                 continue
+            sequence = record.sequence
             group = followers[key]
             reference = reference_hashes.get(group, np.empty(0, np.uint64))
             block_length = blocks[key]["end"] - blocks[key]["start"]

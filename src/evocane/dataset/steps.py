@@ -1,5 +1,6 @@
 """The dataset steps as the workflow runs them, one function per rule, shared by ``evocane dataset-*`` commands and
-``scripts/dataset_step.py``. Each takes explicit paths and writes its outputs atomically.
+``scripts/dataset_step.py``. Each takes explicit paths and writes its outputs atomically. The two steps that draw
+figures (audit, comparison) are in :mod:`evocane.plots.dataset`: the dataset room imports no figure code.
 
 Layout (``results/datasets``)::
 
@@ -122,53 +123,6 @@ def bionemo_step(spec: Mapping[str, Any], variant_dir: str | Path, fastas: Mappi
     write_bionemo(spec, variant_dir, fastas, out_dir)
 
 
-def audit_step(
-    spec: Mapping[str, Any],
-    variant_dir: str | Path,
-    sketches: Sequence[str | Path],
-    table_out: str | Path,
-    leakage_plot: str | Path,
-    composition_plot: str | Path,
-    signature_out: str | Path,
-) -> None:
-    from evocane.dataset.leakage import audit_table, load_sketch, save_signature, union
-    from evocane.plots.dataset import composition_figure, leakage_figure
-
-    paths = VariantPaths(Path(variant_dir))
-    windows = pd.read_parquet(paths.windows)
-    manifest = json.loads(paths.manifest.read_text())
-    removed = {split: manifest["splits"][split]["removed_for_leakage"] for split in SPLITS}
-    table = audit_table(windows, manifest["leakage_bins"], removed)
-    with atomic_path(table_out) as temp:
-        table.to_csv(temp, sep="\t", index=False)
-    leakage = spec["leakage"]
-    hashes = union([load_sketch(path) for path in sketches]) if leakage["enabled"] else union([])
-    save_signature(hashes, leakage["ksize"], leakage["scaled"], f"evocane {spec['name']} training windows", signature_out)
-    for path, figure in ((leakage_plot, leakage_figure(windows, spec["name"], manifest["leakage_bins"])), (composition_plot, composition_figure(windows, spec["name"]))):
-        _save_figure(figure, path)
-
-
-def _save_figure(figure: Any, path: str | Path) -> None:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    with atomic_path(path) as temp:
-        figure.savefig(temp, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight", metadata=_figure_metadata(path))
-    plt.close(figure)
-
-
-def _figure_metadata(path: Path) -> dict[str, Any]:
-    """No creation date or software version in the file, so the same data gives the same bytes."""
-    suffix = path.suffix.lower()
-    if suffix == ".png":
-        return {"Software": None}
-    if suffix == ".svg":
-        return {"Date": None, "Creator": None}
-    if suffix == ".pdf":
-        return {"CreationDate": None, "Creator": None, "Producer": None}
-    return {}
-
-
 def card_step(
     spec: Mapping[str, Any],
     cultivar_configs: Mapping[str, Any],
@@ -196,22 +150,3 @@ def card_step(
     )  # fmt: skip
     with atomic_path(out) as temp:
         temp.write_text(html)
-
-
-def comparison_step(variants: Mapping[str, str | Path], table_out: str | Path, plot_out: str | Path) -> None:
-    from evocane.dataset.leakage import comparison_row
-    from evocane.plots.dataset import comparison_figure
-
-    windows_by_variant = {}
-    rows = []
-    for name, variant_dir in variants.items():
-        paths = VariantPaths(Path(variant_dir))
-        manifest = json.loads(paths.manifest.read_text())
-        windows = pd.read_parquet(paths.windows, columns=["split", "leakage_containment"])
-        windows_by_variant[name] = windows
-        rows.extend(comparison_row(name, manifest["spec"]["split"]["strategy"], windows))
-    if not rows:
-        raise EvocaneError("dataset comparison: no variants given")
-    with atomic_path(table_out) as temp:
-        pd.DataFrame(rows).to_csv(temp, sep="\t", index=False)
-    _save_figure(comparison_figure(windows_by_variant), plot_out)

@@ -1,8 +1,9 @@
 """Build a dataset variant: window + label + tokenise in one streaming pass per cultivar genome.
 
 The build follows a plan (``evocane.dataset.splits``) exactly; it makes no random choice. Genomes are read one
-record at a time (``stream_records``: `bgzip -dc` in a separate process, 16 MB chunks read ahead on a thread), and
-each record's windows are processed in spans of at most ``SPAN_BASES`` (8 Mb), for which three uint8 arrays exist:
+record at a time (``evocane.genome.fasta.read_fasta``: `bgzip -dc` in a separate process, 16 MB chunks read ahead on
+a thread), and each record's windows are processed in spans of at most ``SPAN_BASES`` (8 Mb), for which three uint8
+arrays exist:
 
 - tokens: the bases as ASCII (Evo 2 byte vocabulary); upper-cased when ``softmask: upper``;
 - labels: the repeat bit on lowercase bases and the ambiguous bit on anything but A/C/G/T (one ``bytes.translate``),
@@ -21,16 +22,12 @@ buffers and the window table (~150 B per window).
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import os
-import queue
 import shutil
-import subprocess
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +53,7 @@ from evocane.dataset.leakage import ContainmentScorer, HashAccumulator, Hasher, 
 from evocane.dataset.regions import RegionLabeler, merge_intervals
 from evocane.dataset.splits import PlanReader, read_records
 from evocane.errors import EvocaneError
+from evocane.genome.fasta import read_fasta
 
 log = logging.getLogger(__name__)
 
@@ -94,115 +92,6 @@ class GenomeInput:
     fasta: Path
     records_tsv: Path
     regions_bed: Path | None
-
-
-def stream_records(fasta: str | Path) -> Iterator[tuple[str, bytes]]:
-    """(name, sequence) one record at a time from plain, gzip or BGZF FASTA.
-
-    Compressed input is decompressed by a separate `bgzip -dc` process (multi-threaded, so it overlaps with the
-    caller's work on a second core) when bgzip is installed, else by Python's gzip. The text is parsed in 16 MB
-    chunks (newlines removed per chunk), so memory is about twice the current record.
-    """
-    path = Path(fasta)
-    if not path.exists():
-        raise EvocaneError(f"{path}: genome FASTA not found")
-    process = None
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed and shutil.which("bgzip"):
-        process = subprocess.Popen(["bgzip", "-dc", "-@", "2", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        stream: Any = process.stdout
-    else:
-        stream = gzip.open(path, "rb") if compressed else open(path, "rb")
-    reader = _ChunkReader(stream)
-    try:
-        yield from _parse_fasta(reader, path)
-    finally:
-        reader.close()
-        stream.close()
-        if process is not None:
-            process.wait()
-    if process is not None and process.returncode != 0:
-        raise EvocaneError(f"{path}: decompression failed ({process.stderr.read().decode(errors='replace').strip()})")
-
-
-class _ChunkReader:
-    """Reads 16 MB chunks on a background thread (file reads release the GIL), up to 3 chunks ahead, so
-    decompression and I/O overlap with the caller's numpy work."""
-
-    CHUNK = 1 << 24
-
-    def __init__(self, stream: Any):
-        self.queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=3)
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self.thread.start()
-
-    def _run(self, stream: Any) -> None:
-        try:
-            while not self.stopped.is_set():
-                chunk = stream.read(self.CHUNK)
-                self.queue.put(chunk)
-                if not chunk:
-                    return
-        except BaseException as error:  # handed to the consumer
-            self.queue.put(error)
-
-    def read(self, size: int = -1) -> bytes:
-        item = self.queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        if not item:
-            self.queue.put(item)  # stay at end of file
-        return item
-
-    def close(self) -> None:
-        self.stopped.set()
-        while self.thread.is_alive():
-            try:
-                self.queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
-
-
-def _parse_fasta(stream: Any, path: Path) -> Iterator[tuple[str, bytes]]:
-    name: str | None = None
-    parts: list[bytes] = []
-    carry = b""
-    while True:
-        chunk = stream.read(1 << 24)
-        data = carry + chunk if carry else chunk
-        carry = b""
-        if not data:
-            break
-        position = 0
-        while True:
-            header = data.find(b">", position)
-            if header < 0:
-                parts.append(data[position:].replace(b"\n", b"").replace(b"\r", b""))
-                break
-            parts.append(data[position:header].replace(b"\n", b"").replace(b"\r", b""))
-            line_end = data.find(b"\n", header)
-            if line_end < 0:
-                if not chunk:
-                    line_end = len(data)
-                else:  # header continues in the next chunk
-                    carry = data[header:]
-                    break
-            if name is not None:
-                yield name, b"".join(parts)
-            elif b"".join(parts).strip():
-                raise EvocaneError(f"{path}: sequence before the first '>' header (not FASTA?)")
-            parts = []
-            header_text = data[header + 1 : line_end].decode(errors="replace").strip()
-            if not header_text:
-                raise EvocaneError(f"{path}: header without a record id")
-            name = header_text.split(None, 1)[0]
-            position = line_end + 1
-        if not chunk:
-            break
-    if name is not None:
-        yield name, b"".join(parts)
 
 
 # --- interval coverage -------------------------------------------------------------------------------------------------
@@ -347,7 +236,8 @@ def _build(
             labeler = RegionLabeler(genome.regions_bed, list(records))
             tag = np.frombuffer(lineage_tag(spec["lineage"][cultivar]).encode(), dtype=np.uint8) if windows_spec["lineage_tag"] else np.empty(0, np.uint8)
             seen = set()
-            for name, sequence in stream_records(genome.fasta):
+            for fasta_record in read_fasta(genome.fasta, validate=False):
+                name, sequence = fasta_record.name, fasta_record.sequence
                 if name not in planned_records:
                     continue
                 seen.add(name)
@@ -564,7 +454,8 @@ def sketch_training_windows(spec: Mapping[str, Any], plan: str | Path, genome: G
     wanted = set(reader.records(genome.cultivar))
     progress = tqdm(unit=" windows", desc=f"sketch {spec['name']} {genome.cultivar}", mininterval=2.0)
     if wanted:
-        for name, sequence in stream_records(genome.fasta):
+        for fasta_record in read_fasta(genome.fasta, validate=False):
+            name, sequence = fasta_record.name, fasta_record.sequence
             if name not in wanted:
                 continue
             windows = reader.windows(genome.cultivar, name)

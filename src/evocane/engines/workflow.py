@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from evocane import layout
-from evocane.engines.base import Run, check_engine_params, engine_entry, experiment_runs, writes_training_curves
+from evocane.engines.base import check_engine_params, engine_entry, writes_training_curves
+from evocane.experiments import Run, experiment_runs
 from evocane.errors import EvocaneError
 
 InputFunction = Callable[[Any], Any]

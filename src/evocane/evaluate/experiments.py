@@ -29,6 +29,7 @@ import pandas as pd
 from evocane.errors import EvocaneError
 from evocane.evaluate import metrics
 from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, oriented, write_task_dataset
+from evocane.numerics import correlations
 
 TASK = "experiments"
 REQUIRED_COLUMNS = ("id", "measurement")
@@ -208,6 +209,6 @@ def experiment_metrics(table: pd.DataFrame, n_boot: int, seed: int) -> list[dict
         x = table[score].to_numpy(dtype=np.float64)
         y = table["measurement"].to_numpy(dtype=np.float64)
         for name in ("pearson", "spearman"):
-            found[f"{name}_{score}"] = metrics.bootstrap_ci(lambda a, b, n=name: metrics.correlations(a, b)[n][0], (x, y), n_boot, seed=seed)
-            found[f"{name}_{score}_pvalue"] = (metrics.correlations(x, y)[name][1], float("nan"), float("nan"))
+            found[f"{name}_{score}"] = metrics.bootstrap_ci(lambda a, b, n=name: correlations(a, b)[n][0], (x, y), n_boot, seed=seed)
+            found[f"{name}_{score}_pvalue"] = (correlations(x, y)[name][1], float("nan"), float("nan"))
     return metrics.long_rows(identity, TASK, found, len(table))

@@ -1,5 +1,6 @@
-"""Metrics shared by the benchmark's tasks: ranking (AUROC, AUPRC) with bootstrap confidence intervals,
-correlations, k-mer spectra and their divergence, per-position entropy, and the long table format of the tasks.
+"""Metrics shared by the benchmark's tasks: ranking (AUROC, AUPRC) with bootstrap confidence intervals, k-mer
+spectra and their divergence, and the long table format of the tasks. Correlations and per-position entropy, which
+the figures compute too, are in :mod:`evocane.numerics`.
 
 Every metric here is a plain function of numpy arrays so it can be checked against an independent computation.
 """
@@ -99,21 +100,6 @@ def mean_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, f
     return bootstrap_ci(lambda v: float(np.mean(v)), (values,), n_boot, seed=seed)
 
 
-def correlations(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Pearson and Spearman correlation with their two-sided p-values (scipy), over rows where both are finite."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {"pearson": (float("nan"), float("nan")), "spearman": (float("nan"), float("nan"))}
-    pearson = stats.pearsonr(x, y)
-    spearman = stats.spearmanr(x, y)
-    return {
-        "pearson": (float(pearson.statistic), float(pearson.pvalue)),
-        "spearman": (float(spearman.statistic), float(spearman.pvalue)),
-    }
-
-
 # --- sequences -------------------------------------------------------------------------------------------------------
 def kmer_spectrum(sequences: Iterable[str | bytes], k: int) -> np.ndarray:
     """Counts of the 4^k upper-case A/C/G/T k-mers (lexicographic order) over all sequences; k-mers containing any
@@ -154,14 +140,6 @@ def js_divergence(p_counts: np.ndarray, q_counts: np.ndarray) -> float:
         return float(np.sum(a[nonzero] * np.log2(a[nonzero] / b[nonzero])))
 
     return 0.5 * kl(p, m) + 0.5 * kl(q, m)
-
-
-def entropy_bits(distributions: np.ndarray) -> np.ndarray:
-    """Per-position Shannon entropy (bits) of (L, 4) probability rows."""
-    p = np.clip(np.asarray(distributions, dtype=np.float64), 0.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, -p * np.log2(p), 0.0)
-    return terms.sum(axis=1)
 
 
 def long_rows(

@@ -38,6 +38,7 @@ from evocane.evaluate.taskdata import (
     oriented_span,
     write_task_dataset,
 )
+from evocane.numerics import entropy_bits
 
 SITE_KINDS = ("tss", "tis", "donor", "acceptor")
 ROLES = ("site", "shuffled", "background")
@@ -251,7 +252,7 @@ def metaplot_profiles(scored: ScoredTask) -> pd.DataFrame:
         for window_id in subset["window_id"]:
             measures["logprob"].append(scored.logprob[window_id])
             if window_id in scored.distributions:
-                measures["entropy"].append(metrics.entropy_bits(scored.distributions[window_id]))
+                measures["entropy"].append(entropy_bits(scored.distributions[window_id]))
         for measure, rows in measures.items():
             if not rows:
                 continue

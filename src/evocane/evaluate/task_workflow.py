@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from evocane import layout
-from evocane.engines.base import Run
+from evocane.experiments import Run
 
 InputFunction = Callable[[Any], Any]
 

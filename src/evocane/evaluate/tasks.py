@@ -1,5 +1,6 @@
-"""The benchmark's tasks beyond next-base prediction, end to end: config view, task inputs, scoring through the
-engine interface, and evaluation of every model's predictions into tables, figures and leaderboard parts.
+"""The benchmark's tasks beyond next-base prediction, end to end: config view, task inputs, the distributions a
+task's scoring keeps, and evaluation of every model's predictions into tables, figures and leaderboard parts.
+Scoring itself goes through the engine interface (``evocane task-score``: the engine the checkpoint names).
 
 Layout (``results/tasks/{variant}/{task}/``)::
 
@@ -102,14 +103,6 @@ def distribution_windows(task: str, dataset_dir: Path) -> list[str]:
     from evocane.dataset.arrays import DatasetReader
 
     return regulatory.distribution_window_ids(DatasetReader(dataset_dir).split_windows("test"))
-
-
-def score(task: str, checkpoint: Path, dataset_dir: Path, out_dir: Path) -> Path:
-    """Score a task dataset with any engine, through the engine interface (the engine named by the checkpoint)."""
-    from evocane.engines.base import get_engine, read_checkpoint_meta
-
-    engine = get_engine(read_checkpoint_meta(checkpoint)["engine"])
-    return engine.score(checkpoint, dataset_dir, "test", out_dir, distribution_windows(task, dataset_dir))
 
 
 # --- evaluation -------------------------------------------------------------------------------------------------------

@@ -1,8 +1,13 @@
-"""Dataset figures: leakage audit and region composition per variant, and leakage across variants."""
+"""Dataset figures: leakage audit and region composition per variant, and leakage across variants; and the two
+dataset steps that draw them (rules dataset_audit and dataset_comparison, ``evocane dataset-audit|dataset-compare``),
+which sit here, above the dataset room, because they write figures."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -12,6 +17,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from evocane.atomic import atomic_path  # noqa: E402
+from evocane.dataset.arrays import SPLITS  # noqa: E402
+from evocane.dataset.steps import VariantPaths  # noqa: E402
+from evocane.errors import EvocaneError  # noqa: E402
 
 SPLIT_COLOURS = {"train": "#4c72b0", "validation": "#dd8452", "test": "#c44e52"}
 REGIONS = ["cds", "utr5", "utr3", "intron", "promoter", "intergenic", "repeat", "ambiguous"]
@@ -91,3 +101,66 @@ def comparison_figure(windows_by_variant: dict[str, pd.DataFrame]) -> Figure:
     axes[1].legend(title="variant", loc="lower right", frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --- the steps that draw them -------------------------------------------------------------------------------------
+def audit_step(
+    spec: Mapping[str, Any],
+    variant_dir: str | Path,
+    sketches: Sequence[str | Path],
+    table_out: str | Path,
+    leakage_plot: str | Path,
+    composition_plot: str | Path,
+    signature_out: str | Path,
+) -> None:
+    from evocane.dataset.leakage import audit_table, load_sketch, save_signature, union
+
+    paths = VariantPaths(Path(variant_dir))
+    windows = pd.read_parquet(paths.windows)
+    manifest = json.loads(paths.manifest.read_text())
+    removed = {split: manifest["splits"][split]["removed_for_leakage"] for split in SPLITS}
+    table = audit_table(windows, manifest["leakage_bins"], removed)
+    with atomic_path(table_out) as temp:
+        table.to_csv(temp, sep="\t", index=False)
+    leakage = spec["leakage"]
+    hashes = union([load_sketch(path) for path in sketches]) if leakage["enabled"] else union([])
+    save_signature(hashes, leakage["ksize"], leakage["scaled"], f"evocane {spec['name']} training windows", signature_out)
+    for path, figure in ((leakage_plot, leakage_figure(windows, spec["name"], manifest["leakage_bins"])), (composition_plot, composition_figure(windows, spec["name"]))):
+        _save_figure(figure, path)
+
+
+def _save_figure(figure: Figure, path: str | Path) -> None:
+    path = Path(path)
+    with atomic_path(path) as temp:
+        figure.savefig(temp, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight", metadata=_figure_metadata(path))
+    plt.close(figure)
+
+
+def _figure_metadata(path: Path) -> dict[str, Any]:
+    """No creation date or software version in the file, so the same data gives the same bytes."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return {"Software": None}
+    if suffix == ".svg":
+        return {"Date": None, "Creator": None}
+    if suffix == ".pdf":
+        return {"CreationDate": None, "Creator": None, "Producer": None}
+    return {}
+
+
+def comparison_step(variants: Mapping[str, str | Path], table_out: str | Path, plot_out: str | Path) -> None:
+    from evocane.dataset.leakage import comparison_row
+
+    windows_by_variant = {}
+    rows = []
+    for name, variant_dir in variants.items():
+        paths = VariantPaths(Path(variant_dir))
+        manifest = json.loads(paths.manifest.read_text())
+        windows = pd.read_parquet(paths.windows, columns=["split", "leakage_containment"])
+        windows_by_variant[name] = windows
+        rows.extend(comparison_row(name, manifest["spec"]["split"]["strategy"], windows))
+    if not rows:
+        raise EvocaneError("dataset comparison: no variants given")
+    with atomic_path(table_out) as temp:
+        pd.DataFrame(rows).to_csv(temp, sep="\t", index=False)
+    _save_figure(comparison_figure(windows_by_variant), plot_out)

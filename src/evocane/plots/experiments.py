@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from evocane.evaluate.metrics import correlations  # noqa: E402
+from evocane.numerics import correlations  # noqa: E402
 
 
 def score_vs_measurement(scores: pd.DataFrame) -> Figure:

@@ -17,7 +17,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.dataset.arrays import REGION_BITS  # noqa: E402
-from evocane.evaluate.metrics import entropy_bits  # noqa: E402
+from evocane.numerics import entropy_bits  # noqa: E402
 from evocane.predictions import BASES  # noqa: E402
 
 REGION_ORDER = ["nonrepeat", "all", "repeat", "cds", "utr5", "utr3", "intron", "promoter", "intergenic"]

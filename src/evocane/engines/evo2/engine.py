@@ -156,7 +156,7 @@ class Evo2Engine(Engine):
 
     # --- score ------------------------------------------------------------------------------------------------------
     def score(self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()) -> Path:
-        from evocane.engines.base import dataset_variant_name
+        from evocane.dataset.arrays import dataset_variant_name
         from evocane.engines.evo2.scoring import score_split
 
         checkpoint = Path(checkpoint)
@@ -211,7 +211,7 @@ class Evo2Engine(Engine):
 
     # --- embeddings (beyond the common interface) -------------------------------------------------------------------
     def embed(self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, layers: Sequence[str] = ()) -> Path:
-        from evocane.engines.base import dataset_variant_name
+        from evocane.dataset.arrays import dataset_variant_name
         from evocane.engines.evo2.embeddings import default_layer, embed_split
 
         checkpoint = Path(checkpoint)

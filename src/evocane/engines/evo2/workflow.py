@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evocane.engines.base import Run
+from evocane.experiments import Run
 from evocane.engines.evo2.params import Evo2Params
 from evocane.errors import EvocaneError
 

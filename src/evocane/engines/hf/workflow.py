@@ -7,6 +7,7 @@ from typing import Any
 
 from evocane.engines.hf.params import HFParams
 from evocane.errors import EvocaneError
+from evocane.experiments import Run
 
 
 def hf_params(config: Mapping[str, Any]) -> dict[str, HFParams]:
