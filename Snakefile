@@ -37,6 +37,7 @@ include: "rules/tasks.smk"
 include: "rules/bionemo_functions.smk"
 include: "rules/bionemo.smk"
 include: "rules/evo2.smk"
+include: "rules/hpo.smk"
 
 
 rule all:

@@ -34,11 +34,13 @@ rule train_model:
     input:
         dataset_files,
         init=ENGINES.init_checkpoint,
+        hpo_best=ENGINES.hpo_best,
     output:
         directory(layout.checkpoint()),
     params:
         config=job_config("models.{model}"),
         dataset=dataset_dir,
+        hpo_best=lambda wc, input: ["--hpo-best", *input.hpo_best] if input.hpo_best else [],
     log:
         "logs/train/{model}/{variant}.log",
     conda:
@@ -51,7 +53,7 @@ rule train_model:
         variant=VARIANT_PATTERN,
     shell:
         "evocane train --job-config {params.config:q} --model {wildcards.model:q} --dataset {params.dataset:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "{params.hpo_best:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule score_model:

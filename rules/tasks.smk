@@ -33,7 +33,6 @@ rule task_inputs:
         directory(layout.task_inputs()),
     params:
         config=job_config(TASK_PLAN.input_keys),
-        genomes=layout.genomes(),
         dataset=dataset_dir,
         table=TASK_PLAN.table_argument(),
     log:
@@ -45,7 +44,7 @@ rule task_inputs:
         task="generation|regulatory|variant_effect|experiments",
     shell:
         "evocane task-inputs --job-config {params.config:q} --task {wildcards.task:q} --dataset {params.dataset:q} "
-        "--genomes {params.genomes:q} {params.table:q} --out {output:q} > {log:q} 2>&1"
+        "{params.table:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule task_score:

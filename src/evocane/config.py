@@ -188,6 +188,22 @@ def schema_defaults(key: str, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[
     return instance
 
 
+def validate_section(key: str, value: Any, schema_path: str | Path = DEFAULT_SCHEMA) -> Any:
+    """Validate ``value`` as the config section at dotted ``key`` (e.g. ``models``), defaults filled, in place; for
+    values the workflow derives from a validated config (a trial's params, a tuned model's params)."""
+    schema = load_yaml(schema_path)
+    node: Mapping[str, Any] = schema
+    for part in key.split("."):
+        node = _resolve_ref(schema, node)["properties"][part]
+    validator = _DefaultFillingValidator({**node, "$defs": schema.get("$defs", {})})
+    errors = list(validator.iter_errors(value))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        path = ".".join([key, *(str(p) for p in best.absolute_path)])
+        raise EvocaneError(f"config key '{path}': {best.message}")
+    return value
+
+
 def require_settings(settings_class: type, values: Mapping[str, Any], key: str) -> None:
     """Every field of the dataclass ``settings_class`` must be in ``values`` (the validated config section at
     ``key``, defaults filled by the schema): the code carries no defaults of its own."""

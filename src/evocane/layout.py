@@ -20,6 +20,7 @@ to the working directory; called without arguments it returns the Snakemake patt
     results/evaluation/{variant}/nextbase/...              next-base metrics and figures
     results/tasks/{variant}/{task}/inputs|predictions/{model}|generated/{model}|evaluation/
     results/leaderboard.csv, results/evaluation/leaderboard_table.tsv
+    results/hpo/{study}/journal.log, trials/{slot}.json, best.yaml, trials.tsv, *.{fmt}   Optuna studies
     results/bionemo/...                                    BioNeMo working files (engines.bionemo.paths)
     results/report.html
 """
@@ -207,6 +208,31 @@ def task_generated(variant: str = "{variant}", model: str = "{model}", mode: str
 def task_evaluation(variant: str = "{variant}", task: str = "{task}", name: str = "") -> str:
     directory = f"{task_dir(variant, task)}/evaluation"
     return f"{directory}/{name}" if name else directory
+
+
+# --- hyperparameter search ---------------------------------------------------------------------------------------------
+def hpo_dir(study: str = "{study}") -> str:
+    return _under("hpo", study)
+
+
+def hpo_journal(study: str = "{study}") -> str:
+    """Optuna's journal file of a study (the default storage)."""
+    return f"{hpo_dir(study)}/journal.log"
+
+
+def hpo_trial(study: str = "{study}", slot: str = "{slot}") -> str:
+    """The record of the trial run by one Snakemake job (slot)."""
+    return f"{hpo_dir(study)}/trials/{slot}.json"
+
+
+def hpo_work(study: str = "{study}", slot: str = "{slot}") -> str:
+    """Scratch space of one trial job (its checkpoint and scores), removed when the trial ends."""
+    return f"{hpo_dir(study)}/work/{slot}"
+
+
+def hpo_file(name: str, study: str = "{study}") -> str:
+    """best.yaml (the best trial's values), trials.tsv and the study's figures."""
+    return f"{hpo_dir(study)}/{name}"
 
 
 # --- BioNeMo and the report --------------------------------------------------------------------------------------------

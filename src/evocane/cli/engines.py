@@ -19,13 +19,24 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory (results/datasets/<variant>)")
     p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
     p.add_argument("--init-checkpoint", type=Path, help="fine-tune from this checkpoint (default: the model's init_checkpoint)")
+    p.add_argument("--hpo-best", type=Path, help="a study's best.yaml: its values merged over the model's params (params_from_hpo)")
 
 
 @command("train", "train (or fine-tune) a configured model on a dataset variant's train split", _train_args)
 def _train(args: argparse.Namespace) -> None:
+    import dataclasses
+
     from evocane.engines.base import get_engine, model_config
 
-    model = model_config(config_from_args(args), args.model)
+    config = config_from_args(args)
+    model = model_config(config, args.model)
+    if args.hpo_best is not None:
+        from evocane.config import validate_section
+        from evocane.hpo.study import merged_params
+        from evocane.hpo.summary import read_best_params
+
+        entry = {**config["models"][args.model], "params": merged_params(model.params, read_best_params(args.hpo_best))}
+        model = dataclasses.replace(model, params=dict(validate_section("models", {args.model: entry})[args.model]["params"]))
     init = args.init_checkpoint or (Path(model.init_checkpoint) if model.init_checkpoint else None)
     get_engine(model.engine).train(args.dataset, model, args.out, init)
 

@@ -61,6 +61,11 @@ class EnginePlan:
         """threads / mem_mb / runtime / gpu of the job's model (models.<name>.resources)."""
         return lambda wildcards: self.models[wildcards.model]["resources"][key]
 
+    def hpo_best(self, wildcards: Any) -> list[str]:
+        """The best.yaml of the study a model takes its params from (params_from_hpo), if any."""
+        study = self.models[wildcards.model].get("params_from_hpo")
+        return [layout.hpo_file("best.yaml", study)] if study else []
+
     def init_checkpoint(self, wildcards: Any) -> list[str]:
         """The model's init_checkpoint, if any (another model's checkpoint under results/ is then built first)."""
         path = self.models[wildcards.model].get("init_checkpoint")
