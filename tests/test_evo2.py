@@ -209,9 +209,9 @@ def test_loss_weights_collate_and_weighted_loss() -> None:
 
 
 def test_learning_rate_schedule() -> None:
-    from evocane.engines.evo2.training import TrainSettings, lr_lambda
+    from evocane.engines.training import warmup_cosine
 
-    factor = lr_lambda(TrainSettings(steps=110, warmup_steps=10, min_lr_ratio=0.1))
+    factor = warmup_cosine(warmup_steps=10, steps=110, min_lr_ratio=0.1, warmup_from_zero=False)  # evo2's warmup
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(10) == pytest.approx(1.0) and factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
 
@@ -465,11 +465,12 @@ def test_lora_wraps_the_input_projection_and_merges_exactly(shim: None) -> None:
 
 
 def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evocane.engines import training as core
     from evocane.engines.evo2 import training
 
-    settings = training.TrainSettings(mode="lora", steps=4, seq_length=192, micro_batch_size=2, grad_accum=2, lr=3e-3,
-                                      warmup_steps=1, eval_every=4, eval_windows=2, checkpoint_every=2, log_every=1,
-                                      lora_rank=4)  # fmt: skip
+    settings = Evo2Params.from_mapping({"mode": "lora", "steps": 4, "seq_length": 192, "micro_batch_size": 2, "grad_accum": 2,
+                                        "lr": 3e-3, "warmup_steps": 1, "eval_every": 4, "eval_windows": 2,
+                                        "checkpoint_every": 2, "log_every": 1, "lora": {"rank": 4}}).train_settings()  # fmt: skip
     straight = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "straight")
     assert straight.metrics[-1]["val_loss"] < straight.metrics[0]["val_loss"]
     assert straight.metrics[-1]["train_loss"] < straight.metrics[1]["train_loss"]
@@ -477,17 +478,17 @@ def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path
     class Interrupted(Exception):
         pass
 
-    save = training._save_state
+    save = core.save_resume_state
 
     def save_then_die(*args, **kwargs):  # the job is killed right after the step-2 resume state is written
         save(*args, **kwargs)
         raise Interrupted
 
-    monkeypatch.setattr(training, "_save_state", save_then_die)
+    monkeypatch.setattr(core, "save_resume_state", save_then_die)
     with pytest.raises(Interrupted):
         training.train(tiny_model(), dataset, settings, CPU, tmp_path / "resume")
-    monkeypatch.setattr(training, "_save_state", save)
-    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["step_00000002.pt"]
+    monkeypatch.setattr(core, "save_resume_state", save)
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["metrics.tsv", "step-00000002"]  # the core's layout
     resumed = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "resume")
     assert resumed.resumed_from == 2 and [m["step"] for m in resumed.metrics] == [m["step"] for m in straight.metrics]
     assert resumed.adapter is not None and straight.adapter is not None

@@ -8,7 +8,7 @@ Checkpoint directory (what ``train`` writes, ``score``/``generate``/``embed`` re
     model.pt                  finetuned: the weights in Arc's vortex layout (LoRA merged) — loadable by this engine
                               and by Arc's evo2 package (Evo2(<arc name>, local_path=.../model.pt))
     adapter.pt                LoRA: the adapter tensors alone (fp32), for inspection or reuse
-    metrics.tsv               finetuned: the training curve (step, lr, train/val loss, tokens/s, peak memory)
+    metrics.tsv               finetuned: the training curve (evocane.engines.training.METRIC_COLUMNS)
 
 Resume states of an unfinished fine-tune live next to the checkpoint in ``<checkpoint>.resume/`` (outside the
 atomically written directory); they are removed once the checkpoint is complete.
@@ -119,7 +119,9 @@ class Evo2Engine(Engine):
                 raise EvocaneError(f"{init_checkpoint}: an '{init_meta.get('engine')}' checkpoint cannot initialise an evo2 model")
             init_params = Evo2Params.from_mapping(init_meta["params"]) if init_meta else params
             loaded = load_model(init_params, init_meta, Path(init_checkpoint) if init_checkpoint else None, device, kernels=False)
-            result = train(loaded.model, dataset_dir, params.train_settings(), device, resume_dir)
+            start = {"init": loaded.provenance, "init_checkpoint": str(init_checkpoint) if init_checkpoint else None,
+                     "base_model": init_params.base_model, "random_init": init_params.random_init, "seed": init_params.seed}  # fmt: skip
+            result = train(loaded.model, dataset_dir, params.train_settings(), device, resume_dir, start)
             with atomic_dir(out_dir) as temp:
                 export_arc_checkpoint(result.model, loaded.config, temp / "model.pt")
                 _write_config(loaded.config, temp / "config.yml")

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -158,11 +156,10 @@ def _load(checkpoint: Path) -> tuple[ModelConfig, HFParams, Any]:
 
 def _fingerprint(params: HFParams, dataset_dir: Path, start: dict[str, Any]) -> str:
     """What must match for a resume: the params that shape training, the data and the starting weights."""
+    from evocane.engines.training import fingerprint
+
     shaping = {k: v for k, v in params.as_dict().items() if k not in ("log_every", "device", "score_batch_size", "score_stride")}
-    manifest = dataset_dir / "manifest.json"
-    data = {"dataset": str(dataset_dir.resolve()), "manifest": manifest.read_text() if manifest.exists() else None}
-    blob = json.dumps({"params": shaping, "data": data, "start": start}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return fingerprint(shaping, dataset_dir, start)
 
 
 def _count(network: Any, trainable: bool = False) -> int:
