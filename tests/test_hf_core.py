@@ -367,8 +367,10 @@ def test_generation_is_seeded_dna_and_spans_contexts(tair_dataset: Path, tmp_pat
 
 # --- params ----------------------------------------------------------------------------------------------------------------
 def test_params_reject_typos_and_bad_values() -> None:
+    import dataclasses
+
     assert HFParams.from_mapping({}).context == 512
-    assert HFParams.from_mapping({"lora": {"rank": 4}}).lora == LoraParams(rank=4)
+    assert HFParams.from_mapping({"lora": {"rank": 4}}).lora == dataclasses.replace(HFParams.from_mapping({"lora": {}}).lora, rank=4)
     for bad, message in (
         ({"layer": 2}, "unknown key"), ({"lora": {"rnak": 4}}, "unknown lora key"), ({"d_model": 30, "heads": 4}, "multiple"),
         ({"precision": "fp16"}, "precision"), ({"softmasked_weight": 2}, "softmasked_weight"), ({"score_stride": 512}, "score_stride"),
@@ -378,8 +380,8 @@ def test_params_reject_typos_and_bad_values() -> None:
 
 
 def test_schema_block_matches_params() -> None:
-    """config/schema.yaml's hf params block and HFParams declare the same keys with the same defaults, and every hf
-    model of the demo config validates."""
+    """config/schema.yaml's hf params block and HFParams declare the same keys, HFParams takes every default from
+    there (and declares none itself), and every hf model of the demo config validates."""
     import dataclasses
 
     import yaml
@@ -390,13 +392,15 @@ def test_schema_block_matches_params() -> None:
     schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
     blocks = schema["properties"]["models"]["additionalProperties"]["allOf"]
     block = next(b["then"]["properties"]["params"] for b in blocks if b["if"]["properties"]["engine"]["const"] == "hf")
-    fields = {f.name: f.default for f in dataclasses.fields(HFParams)}
-    assert set(block["properties"]) == set(fields)
+    for cls in (HFParams, LoraParams):
+        assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
+    fields = HFParams.from_mapping({}).as_dict()
+    assert set(block["properties"]) == set(fields) == {f.name for f in dataclasses.fields(HFParams)}
     for name, default in fields.items():
         if name == "lora":
             lora_schema = block["properties"]["lora"]["oneOf"][1]["properties"]
-            expected = {f.name: f.default for f in dataclasses.fields(LoraParams)}
-            assert {k: v["default"] for k, v in lora_schema.items()} == {**expected, "target_modules": list(expected["target_modules"])}
+            expected = HFParams.from_mapping({"lora": {}}).as_dict()["lora"]
+            assert {k: v["default"] for k, v in lora_schema.items()} == expected
         else:
             assert block["properties"][name]["default"] == default, name
     config = load_config(repo / "config" / "config.yaml")

@@ -202,13 +202,13 @@ def train(
 ) -> TrainResult:
     """Fine-tune ``model`` (a vortex StripedHyena, loaded or random) on the train split of ``dataset_dir``.
     ``start`` describes the starting weights (part of what a resume state must match)."""
-    from evocane.engines.evo2.lora import LORA_TARGETS, adapter_state_dict, apply_lora, merge_lora
+    from evocane.engines.evo2.lora import adapter_state_dict, apply_lora, merge_lora
 
     settings.check()
     rematerialise(model)
     torch.manual_seed(settings.seed)
     if settings.mode == "lora":
-        container: nn.Module = apply_lora(model, settings.lora_rank, settings.lora_alpha, settings.lora_dropout, settings.lora_targets or LORA_TARGETS)
+        container: nn.Module = apply_lora(model, settings.lora_rank, settings.lora_alpha, settings.lora_dropout, settings.lora_targets)
     else:
         container = nn.ModuleDict({"model": model})
         for param in model.parameters():
