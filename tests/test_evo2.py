@@ -295,9 +295,14 @@ def test_locate_weights_local_and_hugging_face_cache(tmp_path: Path, monkeypatch
     (hub / "models--arcinstitute--evo2_7b_base" / "refs").mkdir()
     (hub / "models--arcinstitute--evo2_7b_base" / "refs" / "main").write_text("abc123")
     assert ckpt.locate_weights(arc, None) == snapshot / "evo2_7b_base.pt"
+    assert ckpt.locate_weights(arc, None, revision="abc123") == snapshot / "evo2_7b_base.pt"  # a pinned revision
+    with pytest.raises(EvocaneError, match="not found"):
+        ckpt.locate_weights(arc, None, revision="def456")  # not cached at that revision (and no download)
     merged = tmp_path / "hf" / "evo2_40b.pt"  # where Arc's package merges sharded checkpoints
     merged.write_bytes(b"x")
     assert ckpt.locate_weights(configs.arc_models()["evo2_40b"], None) == merged
+    with pytest.raises(EvocaneError, match="not found"):  # a merged file has no known revision
+        ckpt.locate_weights(configs.arc_models()["evo2_40b"], None, revision="abc123")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")

@@ -331,6 +331,71 @@ def test_engine_lora_checkpoint_scores_and_chains(tair_dataset: Path, arenosa_da
         engine.train(arenosa_dataset, _model("bad", steps=2, lora=lora), tmp_path / "models" / "bad")
 
 
+# --- where model code and weights may come from ------------------------------------------------------------------------
+def test_trust_remote_code_comes_from_the_config_never_from_an_init_checkpoint(tair_dataset: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """An init checkpoint from elsewhere whose meta says trust_remote_code: true, and whose model directory ships its
+    own modelling code (config.json auto_map), is loaded without trust_remote_code when the config leaves it off:
+    for fine-tuning, for a zero-shot reference, and when that reference is scored. Its code never runs."""
+    import json
+
+    import transformers
+
+    engine = HFEngine()
+    foreign = engine.train(tair_dataset, _model("foreign", steps=0), tmp_path / "foreign")  # random init, kind full
+    meta = json.loads((foreign / "evocane_checkpoint.json").read_text())
+    meta["params"]["trust_remote_code"] = True
+    (foreign / "evocane_checkpoint.json").write_text(json.dumps(meta))
+    marker = tmp_path / "remote_code_ran"
+    (foreign / "model" / "shipped.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "from transformers import LlamaForCausalLM\n\n\nclass Shipped(LlamaForCausalLM):\n    pass\n"
+    )
+    config = json.loads((foreign / "model" / "config.json").read_text())
+    (foreign / "model" / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForCausalLM": "shipped.Shipped"}}))
+
+    trusted: list[object] = []
+    original = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args: object, **kwargs: object) -> object:
+        trusted.append(kwargs.get("trust_remote_code"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    assert not HFParams.from_mapping(TINY).trust_remote_code
+    engine.train(tair_dataset, _model("tuned", steps=1), tmp_path / "tuned", init_checkpoint=foreign)
+    reference = engine.train(tair_dataset, _model("ref", steps=0), tmp_path / "ref", init_checkpoint=foreign)
+    engine.score(reference, tair_dataset, "test", tmp_path / "scores")
+    assert trusted == [False, False] and not marker.exists()
+
+
+def test_a_hub_base_model_is_fetched_at_its_pinned_revision(tair_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """params.revision null: base_model is a local directory and nothing is downloaded; set: base_model is a Hub
+    repository loaded at exactly that revision, recorded in the checkpoint (loading is stubbed: no network here)."""
+    import json
+
+    from evocane.engines.hf import model as hf_model
+
+    calls: list[tuple[str, bool, dict[str, object]]] = []
+    monkeypatch.setattr(hf_model, "_from_pretrained", lambda source, trust, **where: calls.append((str(source), trust, where)) or ("model", "tok"))
+    assert hf_model.load_pretrained("org/dna-lm", False, "0123abcd") == ("model", "tok")
+    assert calls[-1] == ("org/dna-lm", False, {"local_files_only": False, "revision": "0123abcd"})
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "config.json").write_text("{}")
+    hf_model.load_pretrained(tmp_path / "local", False, None)
+    assert calls[-1] == (str(tmp_path / "local"), False, {"local_files_only": True})
+    with pytest.raises(EvocaneError, match="no config.json"):
+        hf_model.load_pretrained("org/dna-lm", False, None)
+    with pytest.raises(EvocaneError, match="revision"):
+        HFParams.from_mapping({"revision": "0123abcd"})
+
+    pinned = HFEngine().train(tair_dataset, ModelConfig("hub", "hf", {"base_model": "org/dna-lm", "revision": "0123abcd", "steps": 0}), tmp_path / "hub")
+    hf = json.loads((pinned / "evocane_checkpoint.json").read_text())["hf"]
+    assert hf["kind"] == "reference" and hf["base"] == "org/dna-lm" and hf["revision"] == "0123abcd"
+    hf_model.load_base(pinned, hf, False)
+    assert calls[-1] == ("org/dna-lm", False, {"local_files_only": False, "revision": "0123abcd"})
+
+
 # --- generation ----------------------------------------------------------------------------------------------------------
 def test_generation_is_seeded_dna_and_spans_contexts(tair_dataset: Path, tmp_path: Path) -> None:
     from evocane.predictions import read_generated_fasta

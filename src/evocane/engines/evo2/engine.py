@@ -85,7 +85,7 @@ def load_model(params: Evo2Params, checkpoint_meta: dict[str, Any] | None, check
     if params.random_init:
         model = build_model(resolved.config, device, seed=params.seed)
         return Loaded(model, resolved.config, device, resolved.notes + [f"random weights (seed {params.seed})"], {"weights": None})
-    weights = locate_weights(resolved.arc, params.weights, params.download)
+    weights = locate_weights(resolved.arc, params.weights, params.download, params.revision)
     model = build_model(resolved.config, device)
     load_arc_weights(model, str(weights))
     return Loaded(model, resolved.config, device, resolved.notes, {"weights": str(weights)})
@@ -146,7 +146,7 @@ class Evo2Engine(Engine):
         from evocane.engines.evo2.checkpoint import locate_weights
 
         resolved = _resolve(params, kernels=False)
-        weights = None if params.random_init else str(locate_weights(resolved.arc, params.weights, params.download))
+        weights = None if params.random_init else str(locate_weights(resolved.arc, params.weights, params.download, params.revision))
         with atomic_dir(out_dir) as temp:
             _write_config(resolved.config, temp / "config.yml")
             write_checkpoint_meta(

@@ -35,6 +35,7 @@ class Evo2Params:
     base_model: str  # an Arc model name (evo2_1b_base, evo2_7b_base, evo2_7b, ...), or a vortex .yml
     weights: str | None  # local .pt (or a directory holding <base_model>.pt); None = the Hugging Face cache
     download: bool  # fetch from Hugging Face when not cached
+    revision: str | None  # Hub revision of the Arc weights (cache lookup and download); None = main
     fp8: str  # auto | on | off: FP8 input projections through Transformer Engine (see configs.py)
     random_init: bool  # random weights of base_model's shape (tests and benchmarks only)
     device: str  # cpu = tiny test models only (vortex has no CPU path; see cpu_shim.py)

@@ -35,9 +35,11 @@ class HFParams:
     ffn: int
     context: int  # tokens per training crop and per scoring chunk
     dropout: float  # attention dropout
-    # any local AutoModelForCausalLM directory to start from instead of a fresh model (zero-shot when steps is 0)
+    # a Hugging Face AutoModelForCausalLM to start from instead of a fresh model (zero-shot when steps is 0): a local
+    # directory, or with ``revision`` a Hub repository fetched at exactly that revision
     base_model: str | None
-    trust_remote_code: bool  # run modelling code shipped inside base_model (local files only)
+    revision: str | None
+    trust_remote_code: bool  # run modelling code shipped with base_model; only ever from the user's config
     # optimisation (steps 0 = no training: a random-init baseline, or a zero-shot base_model)
     steps: int
     batch_size: int
@@ -106,6 +108,8 @@ class HFParams:
             raise EvocaneError(f"hf params: score_stride must lie in 1..context-1, got {self.score_stride}")
         if self.max_windows is not None and self.max_windows < 1:
             raise EvocaneError("hf params: max_windows must be >= 1 or null")
+        if self.revision is not None and not self.base_model:
+            raise EvocaneError("hf params: revision pins the Hub revision of base_model; set base_model too")
         if self.lora is not None and (self.lora.rank < 1 or not self.lora.target_modules):
             raise EvocaneError("hf params: lora.rank must be >= 1 and lora.target_modules non-empty")
 
