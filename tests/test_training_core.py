@@ -162,3 +162,57 @@ def test_no_resume_state_is_unpickled_anywhere() -> None:
     source = Path(core.__file__).resolve().parents[1]
     offenders = [str(p) for p in source.rglob("*.py") if "weights_only=False" in p.read_text()]
     assert not offenders
+
+
+class OneHot(torch.nn.Module):
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(ids, VOCAB).to(torch.bfloat16)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_is_exact_on_cuda_with_bf16_and_master_weights(tmp_path: Path) -> None:
+    """On a GPU: a bf16 module trained through fp32 master copies (the evo2 precision hooks), with CUDA dropout
+    (the CUDA random state must be restored), resumes to bit-identical weights and metrics."""
+    device = torch.device("cuda")
+
+    def trainee() -> core.Trainee:
+        torch.manual_seed(0)
+        # one-hot + Linear rather than Embedding: its CUDA backward accumulates with atomics (not bit-reproducible)
+        module = torch.nn.Sequential(OneHot(), torch.nn.Linear(VOCAB, 32), torch.nn.Dropout(0.3), torch.nn.Linear(32, VOCAB))
+        module = module.to(device, torch.bfloat16)
+        params = dict(module.named_parameters())
+        masters = {name: torch.nn.Parameter(p.detach().float().clone()) for name, p in params.items()}
+
+        def grads_to_masters() -> None:
+            for name, p in params.items():
+                masters[name].grad, p.grad = p.grad.float(), None
+
+        @torch.no_grad()
+        def masters_to_module() -> None:
+            for name, p in params.items():
+                p.copy_(masters[name])
+
+        return core.Trainee(module, masters, module, grads_to_trainable=grads_to_masters, trainable_to_module=masters_to_module)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_at(step: int) -> None:
+        if step == 3:
+            raise Interrupted
+
+    run = {"micro_batches": _micro_batches, "eval_batches": [_batch(-1)], "settings": _settings(), "device": device, "fingerprint": "fp"}
+    straight = trainee()
+    done = core.train(straight, work_dir=tmp_path / "straight", **run)  # type: ignore[arg-type]
+    with pytest.raises(Interrupted):
+        core.train(trainee(), work_dir=tmp_path / "resumed", after_step=stop_at, **run)  # type: ignore[arg-type]
+    first = trainee()
+    torch.cuda.manual_seed(12345)  # another CUDA random state: the resume must restore the saved one
+    resumed = core.train(first, work_dir=tmp_path / "resumed", **run)  # type: ignore[arg-type]
+    assert resumed.resumed_from == 2
+    for name in straight.trainable:
+        torch.testing.assert_close(first.trainable[name], straight.trainable[name], rtol=0, atol=0)
+        torch.testing.assert_close(dict(first.module.named_parameters())[name], dict(straight.module.named_parameters())[name], rtol=0, atol=0)
+    columns = ["step", "tokens", "lr", "train_loss", "val_loss", "val_nll"]
+    pd.testing.assert_frame_equal(pd.DataFrame(resumed.metrics)[columns], pd.DataFrame(done.metrics)[columns])
+    assert all(m["peak_memory_gib"] > 0 for m in done.metrics[1:])
