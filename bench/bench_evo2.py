@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from evocane.dataset.arrays import WINDOW_COLUMNS, SplitArrayWriter  # noqa: E402
 from evocane.engines.evo2.configs import resolve_config  # noqa: E402
 from evocane.engines.evo2.model import build_model  # noqa: E402
+from evocane.engines.evo2.params import Evo2Params  # noqa: E402
 from evocane.engines.evo2.scoring import ScoreSettings, score_split  # noqa: E402
-from evocane.engines.evo2.settings import TrainSettings  # noqa: E402
 
 logging.basicConfig(level=logging.WARNING)
 L = 8192
@@ -158,7 +158,7 @@ def bench_size(size: str, out: Path, work: Path, quick: bool) -> None:
         "chromosome": make_dataset(work / f"{size}_chromosome", {"test": [chromosome]}),
         "train": make_dataset(work / f"{size}_train", {"train": [L] * 16, "validation": [L]}),
     }
-    settings = ScoreSettings(context=L, overlap=512, batch_tokens=8 * L)
+    settings = Evo2Params.from_mapping({"context": L, "overlap": 512, "batch_tokens": 8 * L}).score_settings()
     model = model_for(size)
     RESULTS.setdefault(size, {})["params"] = sum(p.numel() for p in model.parameters())
 
@@ -270,9 +270,11 @@ def bench_size(size: str, out: Path, work: Path, quick: bool) -> None:
         from evocane.engines.evo2.training import train
 
         net = model_for(size)
-        settings_train = TrainSettings(mode=mode, steps=steps, seq_length=seq_length, micro_batch_size=1, grad_accum=1,
-                                       warmup_steps=1, eval_every=10_000, eval_windows=0, checkpoint_every=10_000,
-                                       log_every=1, lora_rank=16, lora_alpha=32.0)  # fmt: skip
+        settings_train = Evo2Params.from_mapping({
+            "mode": mode, "steps": steps, "seq_length": seq_length, "micro_batch_size": 1, "grad_accum": 1, "lr": 1e-4,
+            "warmup_steps": 1, "eval_every": 10_000, "eval_windows": 0, "checkpoint_every": 10_000, "log_every": 1,
+            "lora": {"rank": 16, "alpha": 32.0},
+        }).train_settings()  # fmt: skip
         result = train(net, data[dataset_key], settings_train, torch.device("cuda"), work / f"{size}_{mode}_{seq_length}_resume")
         rows = [m for m in result.metrics if m["step"] >= 2]  # step 1 carries warm-up (allocation, kernels)
         rate = statistics.median(m["tokens_per_second"] for m in rows)

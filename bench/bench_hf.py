@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from evocane.dataset.arrays import DatasetReader  # noqa: E402
 from evocane.engines.hf.data import WindowCrops  # noqa: E402
 from evocane.engines.hf.model import LoadedModel, apply_lora, build_model  # noqa: E402
-from evocane.engines.hf.params import HFParams, LoraParams  # noqa: E402
+from evocane.engines.hf.params import HFParams  # noqa: E402
 from evocane.engines.hf.scoring import score_split  # noqa: E402
 from evocane.engines.hf.tokenizer import TokenMap, byte_tokenizer  # noqa: E402
 from evocane.engines.hf.toydata import write_toy_dataset  # noqa: E402
@@ -68,7 +68,7 @@ def bench_training(dataset: Path, work: Path, steps: int, checkpoint_every: int,
 
     def model() -> torch.nn.Module:
         network = build_model(params, seed=0)
-        return apply_lora(network, LoraParams()) if lora else network
+        return apply_lora(network, HFParams.from_mapping({"lora": {}}).lora) if lora else network  # type: ignore[arg-type]
 
     warm = model().train()  # one untimed step first: thread pools and allocator warmed for both loops
     batch = crops.train_batch(0, 0, params.batch_size)

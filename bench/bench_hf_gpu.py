@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import torch  # noqa: E402
 
 from evocane.engines.hf.model import apply_lora, autocast, build_model  # noqa: E402
-from evocane.engines.hf.params import HFParams, LoraParams  # noqa: E402
+from evocane.engines.hf.params import HFParams  # noqa: E402
 from evocane.engines.hf.trainer import make_optimizer, weighted_loss  # noqa: E402
 
 # name -> architecture (the demo config's model, the engine default, and two GPU-sized decoders)
@@ -67,7 +67,7 @@ def measure(kind: str, size: str, precision: str, device: torch.device, batch: i
     params = HFParams.from_mapping({**SIZES[size], "steps": steps, "warmup_steps": 1})
     model = build_model(params, seed=0).to(device)
     if kind == "lora":
-        model = apply_lora(model, LoraParams(rank=16, alpha=32))
+        model = apply_lora(model, HFParams.from_mapping({"lora": {"rank": 16, "alpha": 32}}).lora)  # type: ignore[arg-type]
     inputs, targets, weights = _batch(batch, params.context, device, seed=1)
     if kind == "forward":
         model.eval()

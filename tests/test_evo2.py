@@ -37,6 +37,15 @@ CPU = torch.device("cpu")
 TINY = {"base_model": "tiny", "random_init": True, "device": "cpu", "context": 1024, "overlap": 128, "batch_tokens": 4096}
 
 
+def score_settings(**values: int | bool):  # type: ignore[no-untyped-def]
+    """Scoring settings as a config gives them: the schema's defaults, overridden by ``values``."""
+    import dataclasses
+
+    group_tokens = values.pop("group_tokens", None)
+    settings = Evo2Params.from_mapping(values).score_settings()
+    return settings if group_tokens is None else dataclasses.replace(settings, group_tokens=group_tokens)
+
+
 # --- a small real dataset: windows of A. arenosa AARE701a chr1 (19 % soft-masked) ------------------------------------
 def weight_codes(window: np.ndarray) -> np.ndarray:
     return np.where(np.isin(window, list(b"ACGT")), 2, np.where(np.isin(window, list(b"acgt")), 1, 0)).astype(np.uint8)
@@ -140,7 +149,7 @@ def test_chunks_cover_every_target_once_with_context(n: int, context: int, overl
 
 
 def test_bucketed_batches_hold_every_chunk_once_at_fast_fft_sizes() -> None:
-    from evocane.engines.evo2.scoring import ScoreSettings, batches_of, bucket_length, smooth_length
+    from evocane.engines.evo2.scoring import batches_of, bucket_length, smooth_length
 
     def largest_prime_factor(n: int) -> int:
         factor, largest = 2, 1
@@ -154,7 +163,7 @@ def test_bucketed_batches_hold_every_chunk_once_at_fast_fft_sizes() -> None:
         for padded in (smooth_length(n, 16), bucket_length(n, 16)):
             assert padded >= n and padded % 16 == 0 and largest_prime_factor(padded) <= 7
         assert smooth_length(n, 16) <= bucket_length(n, 16) <= max(16, 1.2 * n + 16)
-    settings = ScoreSettings(context=512, overlap=64, batch_tokens=2048)
+    settings = score_settings(context=512, overlap=64, batch_tokens=2048)
     rng = np.random.default_rng(0)
     windows = [type("W", (), {"inputs": np.zeros(n, np.uint8), "chunks": tokens.plan_chunks(n, 512, 64)})() for n in rng.integers(1, 1500, 60)]
     seen = []
@@ -209,9 +218,9 @@ def test_loss_weights_collate_and_weighted_loss() -> None:
 
 
 def test_learning_rate_schedule() -> None:
-    from evocane.engines.evo2.training import TrainSettings, lr_lambda
+    from evocane.engines.training import warmup_cosine
 
-    factor = lr_lambda(TrainSettings(steps=110, warmup_steps=10, min_lr_ratio=0.1))
+    factor = warmup_cosine(warmup_steps=10, steps=110, min_lr_ratio=0.1, warmup_from_zero=False)  # evo2's warmup
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(10) == pytest.approx(1.0) and factor(60) == pytest.approx(0.55) and factor(110) == pytest.approx(0.1)
 
@@ -286,9 +295,14 @@ def test_locate_weights_local_and_hugging_face_cache(tmp_path: Path, monkeypatch
     (hub / "models--arcinstitute--evo2_7b_base" / "refs").mkdir()
     (hub / "models--arcinstitute--evo2_7b_base" / "refs" / "main").write_text("abc123")
     assert ckpt.locate_weights(arc, None) == snapshot / "evo2_7b_base.pt"
+    assert ckpt.locate_weights(arc, None, revision="abc123") == snapshot / "evo2_7b_base.pt"  # a pinned revision
+    with pytest.raises(EvocaneError, match="not found"):
+        ckpt.locate_weights(arc, None, revision="def456")  # not cached at that revision (and no download)
     merged = tmp_path / "hf" / "evo2_40b.pt"  # where Arc's package merges sharded checkpoints
     merged.write_bytes(b"x")
     assert ckpt.locate_weights(configs.arc_models()["evo2_40b"], None) == merged
+    with pytest.raises(EvocaneError, match="not found"):  # a merged file has no known revision
+        ckpt.locate_weights(configs.arc_models()["evo2_40b"], None, revision="abc123")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without CUDA")
@@ -369,12 +383,12 @@ SCORING = {"context": 512, "overlap": 64}
 @pytest.fixture(scope="module")
 def scored(shim: None, dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test split scored once by a tiny model (small batches: several windows and chunks per batch)."""
-    from evocane.engines.evo2.scoring import ScoreSettings, score_split
+    from evocane.engines.evo2.scoring import score_split
 
     model = tiny_model()
     out = tmp_path_factory.mktemp("scored") / "pred"
     meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
-    score_split(lambda ids: model(ids)[0], dataset, "test", out, meta, ScoreSettings(batch_tokens=1536, **SCORING), CPU, ["test_2"])
+    score_split(lambda ids: model(ids)[0], dataset, "test", out, meta, score_settings(batch_tokens=1536, **SCORING), CPU, ["test_2"])
     return out
 
 
@@ -414,23 +428,23 @@ def test_scores_equal_a_direct_forward_with_sliding_windows(shim: None, dataset:
 
 
 def test_batch_composition_does_not_change_scores(shim: None, dataset: Path, scored: Path, tmp_path: Path) -> None:
-    from evocane.engines.evo2.scoring import ScoreSettings, score_split
+    from evocane.engines.evo2.scoring import score_split
     from evocane.predictions import PredictionReader
 
     model = tiny_model()
     meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
-    settings = ScoreSettings(batch_tokens=1, group_tokens=1000, **SCORING)  # one chunk per batch, several groups
+    settings = score_settings(batch_tokens=1, group_tokens=1000, **SCORING)  # one chunk per batch, several groups
     score_split(lambda ids: model(ids)[0], dataset, "test", tmp_path / "one", meta, settings, CPU)
     one, many = PredictionReader(tmp_path / "one"), PredictionReader(scored)
     np.testing.assert_allclose(np.asarray(one.logprob, np.float32), np.asarray(many.logprob, np.float32), atol=2e-2, equal_nan=True)
 
 
 def test_without_bos_the_first_base_is_not_scored() -> None:
-    from evocane.engines.evo2.scoring import ScoreSettings, _window
+    from evocane.engines.evo2.scoring import _window
 
     window = np.frombuffer(b"ACGTACGT", dtype=np.uint8)
-    with_bos = _window("w", window, weight_codes(window), ScoreSettings(context=4, overlap=1), False)
-    without = _window("w", window, weight_codes(window), ScoreSettings(context=4, overlap=1, prepend_bos=False), False)
+    with_bos = _window("w", window, weight_codes(window), score_settings(context=4, overlap=1), False)
+    without = _window("w", window, weight_codes(window), score_settings(context=4, overlap=1, prepend_bos=False), False)
     assert len(with_bos.inputs) == 8 and with_bos.codes[0] == 0
     assert len(without.inputs) == 7 and without.codes[0] == -1 and without.codes[1] == 1
 
@@ -465,11 +479,12 @@ def test_lora_wraps_the_input_projection_and_merges_exactly(shim: None) -> None:
 
 
 def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evocane.engines import training as core
     from evocane.engines.evo2 import training
 
-    settings = training.TrainSettings(mode="lora", steps=4, seq_length=192, micro_batch_size=2, grad_accum=2, lr=3e-3,
-                                      warmup_steps=1, eval_every=4, eval_windows=2, checkpoint_every=2, log_every=1,
-                                      lora_rank=4)  # fmt: skip
+    settings = Evo2Params.from_mapping({"mode": "lora", "steps": 4, "seq_length": 192, "micro_batch_size": 2, "grad_accum": 2,
+                                        "lr": 3e-3, "warmup_steps": 1, "eval_every": 4, "eval_windows": 2,
+                                        "checkpoint_every": 2, "log_every": 1, "lora": {"rank": 4}}).train_settings()  # fmt: skip
     straight = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "straight")
     assert straight.metrics[-1]["val_loss"] < straight.metrics[0]["val_loss"]
     assert straight.metrics[-1]["train_loss"] < straight.metrics[1]["train_loss"]
@@ -477,17 +492,17 @@ def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path
     class Interrupted(Exception):
         pass
 
-    save = training._save_state
+    save = core.save_resume_state
 
     def save_then_die(*args, **kwargs):  # the job is killed right after the step-2 resume state is written
         save(*args, **kwargs)
         raise Interrupted
 
-    monkeypatch.setattr(training, "_save_state", save_then_die)
+    monkeypatch.setattr(core, "save_resume_state", save_then_die)
     with pytest.raises(Interrupted):
         training.train(tiny_model(), dataset, settings, CPU, tmp_path / "resume")
-    monkeypatch.setattr(training, "_save_state", save)
-    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["step_00000002.pt"]
+    monkeypatch.setattr(core, "save_resume_state", save)
+    assert sorted(p.name for p in (tmp_path / "resume").iterdir()) == ["metrics.tsv", "step-00000002"]  # the core's layout
     resumed = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "resume")
     assert resumed.resumed_from == 2 and [m["step"] for m in resumed.metrics] == [m["step"] for m in straight.metrics]
     assert resumed.adapter is not None and straight.adapter is not None
@@ -607,7 +622,7 @@ def test_evo2_embed_command(dataset: Path, tmp_path: Path) -> None:
 
 
 # --- config and workflow ----------------------------------------------------------------------------------------------
-def test_schema_defaults_match_the_params_dataclass() -> None:
+def test_params_take_their_defaults_from_the_schema() -> None:
     import dataclasses
 
     import yaml
@@ -616,8 +631,11 @@ def test_schema_defaults_match_the_params_dataclass() -> None:
 
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
     branches = schema["properties"]["models"]["additionalProperties"]["allOf"]
+    assert [b["if"]["properties"]["engine"]["const"] for b in branches].count("evo2") == 1
     block = next(b["then"]["properties"]["params"] for b in branches if b["if"]["properties"]["engine"]["const"] == "evo2")
-    defaults = Evo2Params().as_dict()
+    for cls in (Evo2Params, type(Evo2Params.from_mapping({}).lora), type(Evo2Params.from_mapping({"mode": "lora"}).train_settings())):
+        assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
+    defaults = Evo2Params.from_mapping({}).as_dict()
     assert set(block["properties"]) == set(defaults)
     for name, spec in block["properties"].items():
         if name == "lora":

@@ -18,7 +18,7 @@ pytest.importorskip("triton")
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
-from test_evo2 import aare_sequence, build_dataset, direct_probabilities, weight_codes  # noqa: E402,F401
+from test_evo2 import aare_sequence, build_dataset, direct_probabilities, score_settings, weight_codes  # noqa: E402,F401
 
 from evocane.engines.evo2 import checkpoint as ckpt  # noqa: E402
 from evocane.engines.evo2 import configs, tokens  # noqa: E402
@@ -60,11 +60,11 @@ def test_cpu_rotary_stand_in_equals_vortex_triton_kernel(device) -> None:
 
 def test_scores_equal_a_direct_forward_and_sliding_windows(device, dataset: Path, tmp_path: Path) -> None:
     from evocane.dataset.arrays import DatasetReader
-    from evocane.engines.evo2.scoring import ScoreSettings, score_split
+    from evocane.engines.evo2.scoring import score_split
     from evocane.predictions import PredictionReader, base_codes, observed_base_scores
 
     model = tiny(device)
-    settings = ScoreSettings(context=1024, overlap=128, batch_tokens=4096)
+    settings = score_settings(context=1024, overlap=128, batch_tokens=4096)
     meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
     score_split(lambda ids: model(ids)[0], dataset, "test", tmp_path / "pred", meta, settings, device)
     predictions = PredictionReader(tmp_path / "pred")
@@ -91,11 +91,11 @@ def test_scores_equal_a_direct_forward_and_sliding_windows(device, dataset: Path
 
 
 def test_triton_kernels_give_the_same_scores(device, dataset: Path, tmp_path: Path) -> None:
-    from evocane.engines.evo2.scoring import ScoreSettings, score_split
+    from evocane.engines.evo2.scoring import score_split
     from evocane.predictions import PredictionReader
 
     meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
-    settings = ScoreSettings(context=1024, overlap=128, batch_tokens=4096)
+    settings = score_settings(context=1024, overlap=128, batch_tokens=4096)
     for name, kernels in (("plain", False), ("kernels", True)):
         model = tiny(device, kernels=kernels)
         score_split(lambda ids, model=model: model(ids)[0], dataset, "test", tmp_path / name, meta, settings, device)

@@ -331,6 +331,71 @@ def test_engine_lora_checkpoint_scores_and_chains(tair_dataset: Path, arenosa_da
         engine.train(arenosa_dataset, _model("bad", steps=2, lora=lora), tmp_path / "models" / "bad")
 
 
+# --- where model code and weights may come from ------------------------------------------------------------------------
+def test_trust_remote_code_comes_from_the_config_never_from_an_init_checkpoint(tair_dataset: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """An init checkpoint from elsewhere whose meta says trust_remote_code: true, and whose model directory ships its
+    own modelling code (config.json auto_map), is loaded without trust_remote_code when the config leaves it off:
+    for fine-tuning, for a zero-shot reference, and when that reference is scored. Its code never runs."""
+    import json
+
+    import transformers
+
+    engine = HFEngine()
+    foreign = engine.train(tair_dataset, _model("foreign", steps=0), tmp_path / "foreign")  # random init, kind full
+    meta = json.loads((foreign / "evocane_checkpoint.json").read_text())
+    meta["params"]["trust_remote_code"] = True
+    (foreign / "evocane_checkpoint.json").write_text(json.dumps(meta))
+    marker = tmp_path / "remote_code_ran"
+    (foreign / "model" / "shipped.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "from transformers import LlamaForCausalLM\n\n\nclass Shipped(LlamaForCausalLM):\n    pass\n"
+    )
+    config = json.loads((foreign / "model" / "config.json").read_text())
+    (foreign / "model" / "config.json").write_text(json.dumps({**config, "auto_map": {"AutoModelForCausalLM": "shipped.Shipped"}}))
+
+    trusted: list[object] = []
+    original = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(*args: object, **kwargs: object) -> object:
+        trusted.append(kwargs.get("trust_remote_code"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    assert not HFParams.from_mapping(TINY).trust_remote_code
+    engine.train(tair_dataset, _model("tuned", steps=1), tmp_path / "tuned", init_checkpoint=foreign)
+    reference = engine.train(tair_dataset, _model("ref", steps=0), tmp_path / "ref", init_checkpoint=foreign)
+    engine.score(reference, tair_dataset, "test", tmp_path / "scores")
+    assert trusted == [False, False] and not marker.exists()
+
+
+def test_a_hub_base_model_is_fetched_at_its_pinned_revision(tair_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """params.revision null: base_model is a local directory and nothing is downloaded; set: base_model is a Hub
+    repository loaded at exactly that revision, recorded in the checkpoint (loading is stubbed: no network here)."""
+    import json
+
+    from evocane.engines.hf import model as hf_model
+
+    calls: list[tuple[str, bool, dict[str, object]]] = []
+    monkeypatch.setattr(hf_model, "_from_pretrained", lambda source, trust, **where: calls.append((str(source), trust, where)) or ("model", "tok"))
+    assert hf_model.load_pretrained("org/dna-lm", False, "0123abcd") == ("model", "tok")
+    assert calls[-1] == ("org/dna-lm", False, {"local_files_only": False, "revision": "0123abcd"})
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "config.json").write_text("{}")
+    hf_model.load_pretrained(tmp_path / "local", False, None)
+    assert calls[-1] == (str(tmp_path / "local"), False, {"local_files_only": True})
+    with pytest.raises(EvocaneError, match="no config.json"):
+        hf_model.load_pretrained("org/dna-lm", False, None)
+    with pytest.raises(EvocaneError, match="revision"):
+        HFParams.from_mapping({"revision": "0123abcd"})
+
+    pinned = HFEngine().train(tair_dataset, ModelConfig("hub", "hf", {"base_model": "org/dna-lm", "revision": "0123abcd", "steps": 0}), tmp_path / "hub")
+    hf = json.loads((pinned / "evocane_checkpoint.json").read_text())["hf"]
+    assert hf["kind"] == "reference" and hf["base"] == "org/dna-lm" and hf["revision"] == "0123abcd"
+    hf_model.load_base(pinned, hf, False)
+    assert calls[-1] == ("org/dna-lm", False, {"local_files_only": False, "revision": "0123abcd"})
+
+
 # --- generation ----------------------------------------------------------------------------------------------------------
 def test_generation_is_seeded_dna_and_spans_contexts(tair_dataset: Path, tmp_path: Path) -> None:
     from evocane.predictions import read_generated_fasta
@@ -367,8 +432,10 @@ def test_generation_is_seeded_dna_and_spans_contexts(tair_dataset: Path, tmp_pat
 
 # --- params ----------------------------------------------------------------------------------------------------------------
 def test_params_reject_typos_and_bad_values() -> None:
+    import dataclasses
+
     assert HFParams.from_mapping({}).context == 512
-    assert HFParams.from_mapping({"lora": {"rank": 4}}).lora == LoraParams(rank=4)
+    assert HFParams.from_mapping({"lora": {"rank": 4}}).lora == dataclasses.replace(HFParams.from_mapping({"lora": {}}).lora, rank=4)
     for bad, message in (
         ({"layer": 2}, "unknown key"), ({"lora": {"rnak": 4}}, "unknown lora key"), ({"d_model": 30, "heads": 4}, "multiple"),
         ({"precision": "fp16"}, "precision"), ({"softmasked_weight": 2}, "softmasked_weight"), ({"score_stride": 512}, "score_stride"),
@@ -378,8 +445,8 @@ def test_params_reject_typos_and_bad_values() -> None:
 
 
 def test_schema_block_matches_params() -> None:
-    """config/schema.yaml's hf params block and HFParams declare the same keys with the same defaults, and every hf
-    model of the demo config validates."""
+    """config/schema.yaml's hf params block and HFParams declare the same keys, HFParams takes every default from
+    there (and declares none itself), and every hf model of the demo config validates."""
     import dataclasses
 
     import yaml
@@ -390,13 +457,15 @@ def test_schema_block_matches_params() -> None:
     schema = yaml.safe_load((repo / "config" / "schema.yaml").read_text())
     blocks = schema["properties"]["models"]["additionalProperties"]["allOf"]
     block = next(b["then"]["properties"]["params"] for b in blocks if b["if"]["properties"]["engine"]["const"] == "hf")
-    fields = {f.name: f.default for f in dataclasses.fields(HFParams)}
-    assert set(block["properties"]) == set(fields)
+    for cls in (HFParams, LoraParams):
+        assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
+    fields = HFParams.from_mapping({}).as_dict()
+    assert set(block["properties"]) == set(fields) == {f.name for f in dataclasses.fields(HFParams)}
     for name, default in fields.items():
         if name == "lora":
             lora_schema = block["properties"]["lora"]["oneOf"][1]["properties"]
-            expected = {f.name: f.default for f in dataclasses.fields(LoraParams)}
-            assert {k: v["default"] for k, v in lora_schema.items()} == {**expected, "target_modules": list(expected["target_modules"])}
+            expected = HFParams.from_mapping({"lora": {}}).as_dict()["lora"]
+            assert {k: v["default"] for k, v in lora_schema.items()} == expected
         else:
             assert block["properties"][name]["default"] == default, name
     config = load_config(repo / "config" / "config.yaml")

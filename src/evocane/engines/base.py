@@ -15,7 +15,7 @@ import datetime as _dt
 import importlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,28 @@ class ModelConfig:
     init_checkpoint: str | None = None
 
 
+def _sampling_defaults() -> dict[str, Any]:
+    from evocane.engines.schema import schema_defaults, section_schema
+
+    return schema_defaults(section_schema("evaluation", "generation", "sampling"))
+
+
+_SAMPLING_DEFAULTS = _sampling_defaults()
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
-    """How to sample continuations. ``temperature`` 0 = greedy; ``top_k`` 0 and ``top_p`` 1.0 = off."""
+    """How to sample continuations. ``temperature`` 0 = greedy; ``top_k`` 0 and ``top_p`` 1.0 = off.
 
-    n_tokens: int = 1000
-    samples_per_prompt: int = 1
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
+    The defaults are config/schema.yaml's ``evaluation.generation.sampling`` defaults, read from there (a field
+    default rather than a required field only because ``evocane generate`` derives its option types from them)."""
+
+    n_tokens: int = _SAMPLING_DEFAULTS["n_tokens"]
+    samples_per_prompt: int = _SAMPLING_DEFAULTS["samples_per_prompt"]
+    temperature: float = _SAMPLING_DEFAULTS["temperature"]
+    top_k: int = _SAMPLING_DEFAULTS["top_k"]
+    top_p: float = _SAMPLING_DEFAULTS["top_p"]
+    seed: int = _SAMPLING_DEFAULTS["seed"]
 
     def sample_seed(self, prompt_index: int, sample: int) -> int:
         """Every (prompt, sample) gets its own seed so each generated record can be reproduced alone."""
@@ -231,7 +243,7 @@ def model_config(config: Mapping[str, Any], name: str) -> ModelConfig:
 
 def sampling_config(config: Mapping[str, Any]) -> SamplingConfig:
     sampling = ((config.get("evaluation") or {}).get("generation") or {}).get("sampling") or {}
-    return SamplingConfig(**{key: sampling[key] for key in asdict(SamplingConfig()) if key in sampling})
+    return SamplingConfig(**{f.name: sampling[f.name] for f in fields(SamplingConfig) if f.name in sampling})
 
 
 # --- inputs every engine's score/generate step shares ---------------------------------------------------------------

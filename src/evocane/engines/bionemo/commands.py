@@ -177,15 +177,25 @@ def predict_command(
     return argv
 
 
+def _with_sampling_defaults(sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """``sampling`` with evaluation.generation.sampling's schema defaults for absent keys."""
+    from dataclasses import asdict
+
+    from evocane.engines.base import SamplingConfig
+
+    return {**asdict(SamplingConfig()), **sampling}
+
+
 def infer_sampling_args(sampling: Mapping[str, Any]) -> list[str]:
     """evocane's sampling settings (evaluation.generation.sampling) as infer_evo2 flags.
 
     Conventions differ: evocane's temperature 0 = greedy (infer_evo2: top-k 1) and top_p 1.0 = off
     (infer_evo2: top-p 0.0 = off).
     """
-    temperature = float(sampling.get("temperature", 1.0))
-    top_k = int(sampling.get("top_k", 0))
-    top_p = float(sampling.get("top_p", 1.0))
+    sampling = _with_sampling_defaults(sampling)
+    temperature = float(sampling["temperature"])
+    top_k = int(sampling["top_k"])
+    top_p = float(sampling["top_p"])
     if temperature == 0.0:
         temperature, top_k = 1.0, 1
     if top_p >= 1.0:
@@ -204,7 +214,7 @@ def infer_command(
 ) -> list[str]:
     """infer_evo2 for one prompt (the CLI takes exactly one); writes the repr of an InferenceRequest to
     ``output_file`` (parsed by :func:`evocane.engines.bionemo.convert.parse_inference_output`)."""
-    n_tokens = int(sampling.get("n_tokens", 1024))
+    n_tokens = int(_with_sampling_defaults(sampling)["n_tokens"])
     if len(prompt) + n_tokens > INFER_MAX_SEQ_LENGTH:
         raise EvocaneError(
             f"infer_evo2 handles at most {INFER_MAX_SEQ_LENGTH} tokens (prompt + generated); "

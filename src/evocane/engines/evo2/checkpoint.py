@@ -64,10 +64,11 @@ def export_arc_checkpoint(model: nn.Module, config: dict[str, Any], path: str | 
 
 
 # --- finding Arc's weights -------------------------------------------------------------------------------------------
-def locate_weights(arc: ArcModel | None, weights: str | None, download: bool = False) -> Path:
+def locate_weights(arc: ArcModel | None, weights: str | None, download: bool = False, revision: str | None = None) -> Path:
     """The ``.pt`` of a model: ``weights`` (a file, or a directory holding ``<name>.pt``, e.g. a Hugging Face
     snapshot), else the Hugging Face cache (``HF_HUB_CACHE`` / ``HF_HOME``; also the merged file Arc's package
-    leaves next to the cache for sharded models), else a download when ``download`` is true."""
+    leaves next to the cache for sharded models, unless a ``revision`` is pinned: its revision is unknown), else a
+    download when ``download`` is true. ``revision`` (None = main) pins the cache lookup and the download."""
     if weights:
         candidate = Path(os.path.expanduser(weights))
         if candidate.is_dir():
@@ -81,17 +82,17 @@ def locate_weights(arc: ArcModel | None, weights: str | None, download: bool = F
         raise EvocaneError("evo2 params: a base_model that is not an Arc model needs params.weights (a local .pt)")
     from huggingface_hub import constants, try_to_load_from_cache
 
-    cached = try_to_load_from_cache(arc.repo_id, arc.filename)
+    cached = try_to_load_from_cache(arc.repo_id, arc.filename, revision=revision)
     if isinstance(cached, str) and Path(cached).is_file():
         return Path(cached)
     merged = Path(constants.HF_HUB_CACHE).parent / arc.filename
-    if merged.is_file():
+    if revision is None and merged.is_file():
         return merged
     if download:
         from huggingface_hub import hf_hub_download
 
         try:
-            return Path(hf_hub_download(arc.repo_id, arc.filename))
+            return Path(hf_hub_download(arc.repo_id, arc.filename, revision=revision))
         except Exception as error:  # network, authentication, sharded repositories (40b)
             raise EvocaneError(f"evo2: cannot download {arc.repo_id}/{arc.filename}: {error}") from None
     raise EvocaneError(

@@ -8,7 +8,7 @@ Checkpoint directory (what ``train`` writes, ``score``/``generate``/``embed`` re
     model.pt                  finetuned: the weights in Arc's vortex layout (LoRA merged) — loadable by this engine
                               and by Arc's evo2 package (Evo2(<arc name>, local_path=.../model.pt))
     adapter.pt                LoRA: the adapter tensors alone (fp32), for inspection or reuse
-    metrics.tsv               finetuned: the training curve (step, lr, train/val loss, tokens/s, peak memory)
+    metrics.tsv               finetuned: the training curve (evocane.engines.training.METRIC_COLUMNS)
 
 Resume states of an unfinished fine-tune live next to the checkpoint in ``<checkpoint>.resume/`` (outside the
 atomically written directory); they are removed once the checkpoint is complete.
@@ -85,7 +85,7 @@ def load_model(params: Evo2Params, checkpoint_meta: dict[str, Any] | None, check
     if params.random_init:
         model = build_model(resolved.config, device, seed=params.seed)
         return Loaded(model, resolved.config, device, resolved.notes + [f"random weights (seed {params.seed})"], {"weights": None})
-    weights = locate_weights(resolved.arc, params.weights, params.download)
+    weights = locate_weights(resolved.arc, params.weights, params.download, params.revision)
     model = build_model(resolved.config, device)
     load_arc_weights(model, str(weights))
     return Loaded(model, resolved.config, device, resolved.notes, {"weights": str(weights)})
@@ -119,7 +119,9 @@ class Evo2Engine(Engine):
                 raise EvocaneError(f"{init_checkpoint}: an '{init_meta.get('engine')}' checkpoint cannot initialise an evo2 model")
             init_params = Evo2Params.from_mapping(init_meta["params"]) if init_meta else params
             loaded = load_model(init_params, init_meta, Path(init_checkpoint) if init_checkpoint else None, device, kernels=False)
-            result = train(loaded.model, dataset_dir, params.train_settings(), device, resume_dir)
+            start = {"init": loaded.provenance, "init_checkpoint": str(init_checkpoint) if init_checkpoint else None,
+                     "base_model": init_params.base_model, "random_init": init_params.random_init, "seed": init_params.seed}  # fmt: skip
+            result = train(loaded.model, dataset_dir, params.train_settings(), device, resume_dir, start)
             with atomic_dir(out_dir) as temp:
                 export_arc_checkpoint(result.model, loaded.config, temp / "model.pt")
                 _write_config(loaded.config, temp / "config.yml")
@@ -144,7 +146,7 @@ class Evo2Engine(Engine):
         from evocane.engines.evo2.checkpoint import locate_weights
 
         resolved = _resolve(params, kernels=False)
-        weights = None if params.random_init else str(locate_weights(resolved.arc, params.weights, params.download))
+        weights = None if params.random_init else str(locate_weights(resolved.arc, params.weights, params.download, params.revision))
         with atomic_dir(out_dir) as temp:
             _write_config(resolved.config, temp / "config.yml")
             write_checkpoint_meta(

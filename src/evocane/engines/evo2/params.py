@@ -1,93 +1,99 @@
 """The ``params:`` of an ``engine: evo2`` model entry, validated here (unknown keys are errors, as everywhere).
 
-Defaults: Arc's ``evo2_7b_base`` (bf16-robust, so it runs without Transformer Engine), zero-shot, 8,192-token
+Every key and its default is declared in config/schema.yaml (models.<name>.params for engine evo2); absent keys are
+filled from there (:mod:`evocane.engines.schema`), so the dataclasses below carry no defaults of their own. The
+schema's defaults: Arc's ``evo2_7b_base`` (bf16-robust, so it runs without Transformer Engine), zero-shot, 8,192-token
 scoring context. ``mode: lora`` / ``mode: full`` fine-tune on the dataset variant's train split.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from evocane.engines.evo2.settings import ScoreSettings, TrainSettings
+from evocane.engines.schema import engine_params
 from evocane.errors import EvocaneError
 
 MODES = ("zero_shot", "lora", "full")
 DEVICES = ("cuda", "cpu")
+# params.lr null: the learning rate of each fine-tuning mode (the schema documents these)
+DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
 
 
 @dataclass(frozen=True)
 class LoraParams:
-    rank: int = 16
-    alpha: float = 32.0
-    dropout: float = 0.0
-    target_modules: tuple[str, ...] = ("projections", "out_filter_dense", "l1", "l2", "l3", "Wqkv", "out_proj")
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Evo2Params:
     # which model and weights
-    base_model: str = "evo2_7b_base"  # an Arc model name (evo2_1b_base, evo2_7b_base, evo2_7b, ...), or a vortex .yml
-    weights: str | None = None  # local .pt (or a directory holding <base_model>.pt); null = the Hugging Face cache
-    download: bool = False  # fetch from Hugging Face when not cached
-    fp8: str = "auto"  # auto | on | off: FP8 input projections through Transformer Engine (see configs.py)
-    random_init: bool = False  # random weights of base_model's shape (tests and benchmarks only)
-    device: str = "cuda"  # cpu = tiny test models only (vortex has no CPU path; see cpu_shim.py)
-    mode: str = "zero_shot"  # zero_shot | lora | full
+    base_model: str  # an Arc model name (evo2_1b_base, evo2_7b_base, evo2_7b, ...), or a vortex .yml
+    weights: str | None  # local .pt (or a directory holding <base_model>.pt); None = the Hugging Face cache
+    download: bool  # fetch from Hugging Face when not cached
+    revision: str | None  # Hub revision of the Arc weights (cache lookup and download); None = main
+    fp8: str  # auto | on | off: FP8 input projections through Transformer Engine (see configs.py)
+    random_init: bool  # random weights of base_model's shape (tests and benchmarks only)
+    device: str  # cpu = tiny test models only (vortex has no CPU path; see cpu_shim.py)
+    mode: str  # zero_shot | lora | full
     # scoring and embeddings
-    context: int = 8192
-    overlap: int = 512
-    prepend_bos: bool = True
-    batch_tokens: int = 65536
-    pad_multiple: int = 16
-    kernels: bool = False  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
-    embed_layers: tuple[str, ...] = ()  # empty = blocks.<7/8 depth>.mlp.l3
-    embed_splits: tuple[str, ...] = ()  # splits the workflow embeds (rule evo2_embed)
+    context: int
+    overlap: int
+    prepend_bos: bool
+    batch_tokens: int
+    pad_multiple: int
+    kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
+    embed_layers: tuple[str, ...]  # empty = blocks.<7/8 depth>.mlp.l3
+    embed_splits: tuple[str, ...]  # splits the workflow embeds (rule evo2_embed)
     # generation
-    generate_batch_size: int = 8
+    generate_batch_size: int
     # fine-tuning
-    steps: int = 100
-    seq_length: int = 8192
-    micro_batch_size: int = 1
-    grad_accum: int = 8
-    lr: float | None = None  # null = 1e-4 for LoRA, 1e-5 for full fine-tuning
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 10
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    softmasked_weight: float = 0.1
-    activation_checkpointing: bool = True
-    master_weights: bool = True
-    eval_every: int = 50
-    eval_windows: int = 16
-    checkpoint_every: int = 50
-    keep_checkpoints: int = 1
-    log_every: int = 10
-    max_windows: int | None = None
-    seed: int = 0
-    lora: LoraParams = field(default_factory=LoraParams)
+    steps: int
+    seq_length: int
+    micro_batch_size: int
+    grad_accum: int
+    lr: float | None  # None = DEFAULT_LR of the mode
+    min_lr_ratio: float
+    warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    softmasked_weight: float
+    activation_checkpointing: bool
+    master_weights: bool
+    eval_every: int
+    eval_windows: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    log_every: int
+    max_windows: int | None
+    seed: int
+    lora: LoraParams
 
     @classmethod
     def from_mapping(cls, params: dict[str, Any] | None) -> Evo2Params:
-        values = dict(params or {})
+        """Validate ``params`` (a model entry's mapping; absent keys take the schema's defaults)."""
+        given = dict(params or {})
         known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+        unknown = set(given) - known
         if unknown:
             raise EvocaneError(f"evo2 params: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
-        if "lora" in values:
-            lora = values["lora"] or {}
+        lora = given.get("lora")
+        if lora is not None:
             if not isinstance(lora, dict):
                 raise EvocaneError("evo2 params: lora must be a mapping (rank, alpha, dropout, target_modules)")
             unknown_lora = set(lora) - {f.name for f in fields(LoraParams)}
             if unknown_lora:
                 raise EvocaneError(f"evo2 params: unknown lora key(s) {', '.join(sorted(unknown_lora))}")
-            lora = dict(lora)
-            if "target_modules" in lora:
-                lora["target_modules"] = tuple(lora["target_modules"])
-            values["lora"] = LoraParams(**lora)
+        else:
+            given.pop("lora", None)  # lora: null reads as the schema's default adapter
+        values = engine_params("evo2", given)
+        values["lora"] = LoraParams(**{**values["lora"], "target_modules": tuple(values["lora"]["target_modules"])})
         for key in ("embed_layers", "embed_splits"):
-            if key in values:
-                values[key] = tuple(values[key] or ())
+            values[key] = tuple(values[key] or ())
         out = cls(**values)
         out.check()
         return out
@@ -112,7 +118,7 @@ class Evo2Params:
         return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple)
 
     def train_settings(self) -> TrainSettings:
-        lr = self.lr if self.lr is not None else (1e-4 if self.mode == "lora" else 1e-5)
+        lr = self.lr if self.lr is not None else DEFAULT_LR["lora" if self.mode == "lora" else "full"]
         return TrainSettings(
             mode=self.mode, steps=self.steps, seq_length=self.seq_length, micro_batch_size=self.micro_batch_size,
             grad_accum=self.grad_accum, lr=lr, min_lr_ratio=self.min_lr_ratio, warmup_steps=self.warmup_steps,

@@ -1,5 +1,6 @@
 """Settings of scoring and fine-tuning (plain dataclasses, importable without torch: the workflow validates
-model params when it is parsed)."""
+model params when it is parsed). Built from :class:`evocane.engines.evo2.params.Evo2Params`, whose values (and
+defaults) come from the config; none is defaulted here."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ TRAIN_MODES = ("full", "lora")
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    context: int = 8192  # tokens per model call; longer windows are scored with sliding windows
-    overlap: int = 512  # context carried into each further chunk of a long window
-    prepend_bos: bool = True  # score position 0 from the BOS token
-    batch_tokens: int = 65536  # padded tokens per batch (8 x 8192)
-    pad_multiple: int = 16  # pad batch length to a multiple of this
-    group_tokens: int = 1 << 23  # windows read, scored and written together (bounds host memory)
+    context: int  # tokens per model call; longer windows are scored with sliding windows
+    overlap: int  # context carried into each further chunk of a long window
+    prepend_bos: bool  # score position 0 from the BOS token
+    batch_tokens: int  # padded tokens per batch
+    pad_multiple: int  # pad batch length to a multiple of this
+    group_tokens: int = 1 << 23  # windows read, scored and written together (bounds host memory; not a config key)
 
     def check(self) -> None:
         if self.context < 2 or not 0 <= self.overlap < self.context:
@@ -28,32 +29,31 @@ class ScoreSettings:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    mode: str = "lora"
-    steps: int = 100
-    seq_length: int = 8192
-    micro_batch_size: int = 1
-    grad_accum: int = 8
-    lr: float = 1e-4
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 10
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    adam_betas: tuple[float, float] = (0.9, 0.95)
-    softmasked_weight: float = 0.1
-    activation_checkpointing: bool = True
-    master_weights: bool = True
-    prepend_bos: bool = True
-    lora_rank: int = 16
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.0
-    lora_targets: tuple[str, ...] = ()
-    eval_every: int = 50
-    eval_windows: int = 16
-    checkpoint_every: int = 50
-    keep_checkpoints: int = 1
-    log_every: int = 10
-    max_windows: int | None = None
-    seed: int = 0
+    mode: str
+    steps: int
+    seq_length: int
+    micro_batch_size: int
+    grad_accum: int
+    lr: float
+    min_lr_ratio: float
+    warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    softmasked_weight: float
+    activation_checkpointing: bool
+    master_weights: bool
+    prepend_bos: bool
+    lora_rank: int
+    lora_alpha: float
+    lora_dropout: float
+    lora_targets: tuple[str, ...]
+    eval_every: int
+    eval_windows: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    log_every: int
+    max_windows: int | None
+    seed: int
 
     def check(self) -> None:
         if self.mode not in TRAIN_MODES:

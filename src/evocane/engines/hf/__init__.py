@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -67,7 +65,7 @@ class HFEngine(Engine):
             init_meta = read_checkpoint_meta(init_checkpoint)
             if init_meta.get("engine") != self.name:
                 raise EvocaneError(f"{init_checkpoint}: an hf model can only start from an hf checkpoint (this one is engine '{init_meta.get('engine')}')")
-        elif params.base_model and not (Path(params.base_model) / "config.json").exists():
+        elif params.base_model and params.revision is None and not (Path(params.base_model) / "config.json").exists():
             raise EvocaneError(f"{params.base_model}: not a Hugging Face model directory (no config.json)")
 
         if params.steps == 0 and (init_checkpoint is not None or params.base_model):
@@ -75,18 +73,21 @@ class HFEngine(Engine):
             if init_checkpoint is not None:
                 reference = hf_model.relative_reference(out_dir, init_checkpoint)
             else:
-                reference = str(Path(str(params.base_model)).resolve())
+                reference, revision = _base_model_reference(params)
+                hf_meta.update(revision=revision)
             with atomic_dir(out_dir) as temp:
                 hf_meta.update(kind="reference", base=reference, steps=0)
                 write_checkpoint_meta(temp, model, dataset_dir, hf=hf_meta, init_checkpoint=str(init_checkpoint) if init_checkpoint else None)
             return out_dir
 
         if init_checkpoint is not None:
-            network, tokenizer = hf_model.load_trainable_start(init_checkpoint, init_meta)
+            # trust_remote_code from this model's params (the user's config), never from the init checkpoint's meta
+            network, tokenizer = hf_model.load_trainable_start(init_checkpoint, init_meta, params.trust_remote_code)
             start = {"init_checkpoint": str(init_checkpoint), "init_meta": (init_checkpoint / "evocane_checkpoint.json").read_text()}
         elif params.base_model:
-            network, tokenizer = hf_model.load_pretrained_dir(params.base_model, params.trust_remote_code)
-            start = {"base_model": str(Path(params.base_model).resolve())}
+            network, tokenizer = hf_model.load_pretrained(params.base_model, params.trust_remote_code, params.revision)
+            reference, revision = _base_model_reference(params)
+            start = {"base_model": reference, "revision": revision}
         else:
             network, tokenizer = hf_model.build_model(params, params.seed), byte_tokenizer()
             start = {"random_init_seed": params.seed}
@@ -114,7 +115,8 @@ class HFEngine(Engine):
                 if init_checkpoint is not None:  # relative: results/ may move as a whole
                     reference = hf_model.relative_reference(out_dir, init_checkpoint)
                 else:
-                    reference = str(Path(str(params.base_model)).resolve())
+                    reference, revision = _base_model_reference(params)
+                    hf_meta.update(revision=revision)
                 hf_meta.update(kind="lora", base=reference)
             else:
                 network.save_pretrained(temp / "model")
@@ -156,13 +158,20 @@ def _load(checkpoint: Path) -> tuple[ModelConfig, HFParams, Any]:
     return config, params, load_checkpoint(Path(checkpoint), params, meta.get(HF_META_KEY) or {})
 
 
+def _base_model_reference(params: HFParams) -> tuple[str, str | None]:
+    """How a checkpoint records ``params.base_model``: an absolute directory, or a Hub id with its revision."""
+    assert params.base_model
+    if params.revision is not None:
+        return params.base_model, params.revision
+    return str(Path(params.base_model).resolve()), None
+
+
 def _fingerprint(params: HFParams, dataset_dir: Path, start: dict[str, Any]) -> str:
     """What must match for a resume: the params that shape training, the data and the starting weights."""
+    from evocane.engines.training import fingerprint
+
     shaping = {k: v for k, v in params.as_dict().items() if k not in ("log_every", "device", "score_batch_size", "score_stride")}
-    manifest = dataset_dir / "manifest.json"
-    data = {"dataset": str(dataset_dir.resolve()), "manifest": manifest.read_text() if manifest.exists() else None}
-    blob = json.dumps({"params": shaping, "data": data, "start": start}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return fingerprint(shaping, dataset_dir, start)
 
 
 def _count(network: Any, trainable: bool = False) -> int:

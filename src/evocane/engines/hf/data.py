@@ -3,45 +3,22 @@
 A training example is a crop of ``context`` tokens from one window: the window's lineage-tag prefix (if any)
 followed by a random stretch of its body. The model sees ``[BOS] + crop[:-1]`` and predicts ``crop`` (as Evo 2
 with ``prepend_bos``), inputs and targets upper-cased (Evo 2's ``TO_UPPER_TOKENS``). Each target carries a loss
-weight from its weight code: full 1, soft-masked ``softmasked_weight`` (0.1 by default), none (N, IUPAC, tags,
+weight from its weight code: full 1, soft-masked ``softmasked_weight``, none (N, IUPAC, tags,
 padding) 0. Batch ``(step, micro)`` depends only on the seed and those two numbers, so a resumed run draws exactly
 the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from evocane.dataset.arrays import WEIGHT_FULL, WEIGHT_SOFTMASKED, DatasetReader
+from evocane.dataset.arrays import DatasetReader
 from evocane.engines.hf.tokenizer import TokenMap
+from evocane.engines.training import Batch, weight_table
 from evocane.errors import EvocaneError
-
-
-def weight_table(softmasked_weight: float) -> np.ndarray:
-    """Weight code (uint8) -> loss weight."""
-    table = np.zeros(256, dtype=np.float32)
-    table[WEIGHT_FULL] = 1.0
-    table[WEIGHT_SOFTMASKED] = softmasked_weight
-    return table
-
-
-@dataclass
-class Batch:
-    input_ids: torch.Tensor  # (B, L) int64
-    targets: torch.Tensor  # (B, L) int64
-    weights: torch.Tensor  # (B, L) float32, 0 where not in the loss
-    scored: torch.Tensor  # (B, L) bool: target is a base that counts for plain NLL (weight code > 0)
-
-    def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.input_ids, self.targets, self.weights, self.scored)))
-
-    @property
-    def n_tokens(self) -> int:
-        return int(self.input_ids.numel())
 
 
 class WindowCrops:

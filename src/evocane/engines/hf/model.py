@@ -1,16 +1,20 @@
-"""Models: a small Llama-style decoder built from scratch, any local AutoModelForCausalLM directory, LoRA (peft),
-devices and precision, and the on-disk layout of an hf checkpoint.
+"""Models: a small Llama-style decoder built from scratch, any AutoModelForCausalLM (a local directory, or a Hub
+repository at a pinned revision), LoRA (peft), devices and precision, and the on-disk layout of an hf checkpoint.
 
 Checkpoint directory (what ``train`` writes, ``score``/``generate`` read)::
 
     evocane_checkpoint.json   engine meta; ``hf.kind`` = full | lora | reference
     model/                    kind full: save_pretrained model + tokenizer (AutoModelForCausalLM / AutoTokenizer)
     adapter/                  kind lora: peft adapter; ``hf.base`` = the checkpoint (or model directory) it adapts,
-                              relative to this directory for a checkpoint (results/ may move as a whole)
+                              relative to this directory for a checkpoint (results/ may move as a whole), or a Hub
+                              repository id with ``hf.revision``
     metrics.tsv               the training curve (absent when nothing was trained)
 
 Kind ``reference`` (no training: a zero-shot ``base_model``, or an init checkpoint as it is) only records
-``hf.base``, the same way.
+``hf.base`` (and ``hf.revision``), the same way.
+
+``trust_remote_code`` always comes from the params of the model being trained or scored, never from the meta of
+a checkpoint it builds on.
 """
 
 from __future__ import annotations
@@ -90,20 +94,30 @@ def apply_lora(model: torch.nn.Module, lora: LoraParams) -> torch.nn.Module:
 def load_pretrained_dir(path: str | Path, trust_remote_code: bool = False) -> tuple[torch.nn.Module, Any]:
     """Any local Hugging Face causal-LM directory: the model (fp32) and its tokenizer. ``trust_remote_code`` runs
     the modelling/tokenizer code shipped in that directory (HyenaDNA-style models need it); never from the network."""
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise EvocaneError(f"{path}: not a Hugging Face model directory (no config.json)")
+    return _from_pretrained(path, trust_remote_code, local_files_only=True)
+
+
+def load_pretrained(source: str | Path, trust_remote_code: bool, revision: str | None) -> tuple[torch.nn.Module, Any]:
+    """``params.base_model``: a local directory when ``revision`` is None (nothing is downloaded), else the Hugging
+    Face Hub repository ``source`` at exactly ``revision`` (from the local cache when it is there)."""
+    if revision is None:
+        return load_pretrained_dir(source, trust_remote_code)
+    return _from_pretrained(str(source), trust_remote_code, local_files_only=False, revision=revision)
+
+
+def _from_pretrained(source: str | Path, trust_remote_code: bool, **where: Any) -> tuple[torch.nn.Module, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # one bar per weight file; the engine shows its own progress
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise EvocaneError(f"{path}: not a Hugging Face model directory (no config.json)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, local_files_only=True, dtype=torch.float32, trust_remote_code=trust_remote_code
-        )
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **where)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, trust_remote_code=trust_remote_code, **where)
     except (OSError, ValueError) as error:
-        raise EvocaneError(f"{path}: cannot load as AutoModelForCausalLM + AutoTokenizer: {error}") from None
+        raise EvocaneError(f"{source}: cannot load as AutoModelForCausalLM + AutoTokenizer: {error}") from None
     return model, tokenizer
 
 
@@ -144,10 +158,10 @@ def load_checkpoint(checkpoint: str | Path, params: HFParams, hf_meta: dict[str,
     elif kind == "lora":
         from peft import PeftModel
 
-        base, tokenizer = load_base(checkpoint, hf_meta["base"], params.trust_remote_code)
+        base, tokenizer = load_base(checkpoint, hf_meta, params.trust_remote_code)
         model = PeftModel.from_pretrained(base, checkpoint / "adapter", is_trainable=False)
     elif kind == "reference":
-        model, tokenizer = load_base(checkpoint, hf_meta["base"], params.trust_remote_code)
+        model, tokenizer = load_base(checkpoint, hf_meta, params.trust_remote_code)
     else:
         raise EvocaneError(f"{checkpoint}: unknown hf checkpoint kind '{kind}'")
     device = resolve_device(params.device)
@@ -158,31 +172,37 @@ def load_checkpoint(checkpoint: str | Path, params: HFParams, hf_meta: dict[str,
     )  # fmt: skip
 
 
-def load_base(checkpoint: Path, base: str, trust_remote_code: bool = False) -> tuple[torch.nn.Module, Any]:
-    """The full model a LoRA or reference checkpoint builds on: another hf checkpoint (LoRA merged) or a model dir."""
+def load_base(checkpoint: Path, hf_meta: dict[str, Any], trust_remote_code: bool) -> tuple[torch.nn.Module, Any]:
+    """The full model a LoRA or reference checkpoint builds on (``hf_meta["base"]``): another hf checkpoint (LoRA
+    merged), a model directory, or a Hub repository at ``hf_meta["revision"]``."""
     from evocane.engines.base import CHECKPOINT_META, read_checkpoint_meta
 
+    base, revision = str(hf_meta["base"]), hf_meta.get("revision")
+    if revision is not None:
+        return load_pretrained(base, trust_remote_code, revision)
     base_path = resolve_relative(checkpoint, base)
     if (base_path / CHECKPOINT_META).exists():
-        return load_trainable_start(base_path, read_checkpoint_meta(base_path))
+        return load_trainable_start(base_path, read_checkpoint_meta(base_path), trust_remote_code)
     return load_pretrained_dir(base_path, trust_remote_code)
 
 
-def load_trainable_start(checkpoint: Path, meta: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
-    """The weights of an hf checkpoint as one plain (LoRA-merged) model, to fine-tune or to adapt further."""
+def load_trainable_start(checkpoint: Path, meta: dict[str, Any], trust_remote_code: bool) -> tuple[torch.nn.Module, Any]:
+    """The weights of an hf checkpoint as one plain (LoRA-merged) model, to fine-tune or to adapt further.
+
+    ``trust_remote_code`` is the caller's (the user's config), never the checkpoint's own ``params``: a checkpoint
+    from elsewhere must not be able to switch on running the code that ships with its base model."""
     if meta.get("engine") != "hf":
         raise EvocaneError(f"{checkpoint}: an hf model can only start from an hf checkpoint (this one is engine '{meta.get('engine')}')")
     hf_meta = meta.get(HF_META_KEY) or {}
     kind = hf_meta.get("kind")
-    trust = bool((meta.get("params") or {}).get("trust_remote_code", False))
     if kind == "full":
-        return load_pretrained_dir(checkpoint / "model", trust)
+        return load_pretrained_dir(checkpoint / "model", trust_remote_code)
     if kind == "reference":
-        return load_base(checkpoint, hf_meta["base"], trust)
+        return load_base(checkpoint, hf_meta, trust_remote_code)
     if kind == "lora":
         from peft import PeftModel
 
-        base, tokenizer = load_base(checkpoint, hf_meta["base"], trust)
+        base, tokenizer = load_base(checkpoint, hf_meta, trust_remote_code)
         return PeftModel.from_pretrained(base, checkpoint / "adapter").merge_and_unload(), tokenizer
     raise EvocaneError(f"{checkpoint}: unknown hf checkpoint kind '{kind}'")
 

@@ -1,7 +1,9 @@
 """The ``params:`` of an ``engine: hf`` model entry, validated here (unknown keys are errors, as everywhere).
 
-Defaults give the CPU-friendly demo model: a 4-layer Llama-style decoder (RoPE, RMSNorm, SwiGLU), d_model 128,
-context 512, Evo 2's 512-entry byte vocabulary; 300 optimiser steps of 8 windows.
+Every key and its default is declared in config/schema.yaml (models.<name>.params for engine hf); absent keys are
+filled from there (:mod:`evocane.engines.schema`), so the dataclasses below carry no defaults of their own. The
+schema's defaults give the CPU-friendly demo model: a 4-layer Llama-style decoder (RoPE, RMSNorm, SwiGLU) over
+Evo 2's 512-entry byte vocabulary.
 """
 
 from __future__ import annotations
@@ -9,77 +11,79 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from evocane.engines.schema import engine_params
 from evocane.errors import EvocaneError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
-DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass(frozen=True)
 class LoraParams:
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.0
-    target_modules: tuple[str, ...] = DEFAULT_LORA_TARGETS
+    rank: int
+    alpha: float
+    dropout: float
+    target_modules: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class HFParams:
     # architecture of a model built from scratch (ignored when base_model or an init checkpoint gives the weights)
-    layers: int = 4
-    d_model: int = 128
-    heads: int = 4
-    ffn: int = 512
-    context: int = 512  # tokens per training crop and per scoring chunk
-    dropout: float = 0.0  # attention dropout
-    # any local AutoModelForCausalLM directory to start from instead of a fresh model (zero-shot when steps is 0)
-    base_model: str | None = None
-    trust_remote_code: bool = False  # run modelling code shipped inside base_model (local files only)
+    layers: int
+    d_model: int
+    heads: int
+    ffn: int
+    context: int  # tokens per training crop and per scoring chunk
+    dropout: float  # attention dropout
+    # a Hugging Face AutoModelForCausalLM to start from instead of a fresh model (zero-shot when steps is 0): a local
+    # directory, or with ``revision`` a Hub repository fetched at exactly that revision
+    base_model: str | None
+    revision: str | None
+    trust_remote_code: bool  # run modelling code shipped with base_model; only ever from the user's config
     # optimisation (steps 0 = no training: a random-init baseline, or a zero-shot base_model)
-    steps: int = 300
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    warmup_steps: int = 30
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    softmasked_weight: float = 0.1  # loss weight of soft-masked bases (Evo 2, GPN, PlantCAD); N/IUPAC/tags get 0
-    max_windows: int | None = None  # subsample this many train windows (seeded) for quick runs
-    seed: int = 0
+    steps: int
+    batch_size: int
+    grad_accum: int
+    lr: float
+    min_lr_ratio: float  # cosine decays to lr * min_lr_ratio
+    warmup_steps: int
+    weight_decay: float
+    grad_clip: float
+    softmasked_weight: float  # loss weight of soft-masked bases (Evo 2, GPN, PlantCAD); N/IUPAC/tags get 0
+    max_windows: int | None  # subsample this many train windows (seeded) for quick runs
+    seed: int
     # bookkeeping
-    log_every: int = 10
-    eval_every: int = 50
-    eval_windows: int = 32
-    checkpoint_every: int = 50
-    keep_checkpoints: int = 2
-    precision: str = "auto"  # auto = bf16 on CUDA, fp32 on CPU
-    device: str = "auto"
-    # LoRA fine-tuning (null = full fine-tuning)
-    lora: LoraParams | None = None
+    log_every: int
+    eval_every: int
+    eval_windows: int
+    checkpoint_every: int
+    keep_checkpoints: int
+    precision: str  # auto = bf16 on CUDA, fp32 on CPU
+    device: str
+    # LoRA fine-tuning (None = full fine-tuning)
+    lora: LoraParams | None
     # scoring
-    score_batch_size: int = 8
-    score_stride: int | None = None  # new positions per chunk for windows longer than context (default context/2)
+    score_batch_size: int
+    score_stride: int | None  # new positions per chunk for windows longer than context (None = context/2)
 
     @classmethod
     def from_mapping(cls, params: dict[str, Any] | None) -> HFParams:
-        values = dict(params or {})
+        """Validate ``params`` (a model entry's mapping; absent keys take the schema's defaults)."""
+        given = dict(params or {})
         known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+        unknown = set(given) - known
         if unknown:
             raise EvocaneError(f"hf params: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
-        lora = values.get("lora")
+        lora = given.get("lora")
         if lora is not None:
             if not isinstance(lora, dict):
                 raise EvocaneError("hf params: lora must be a mapping (rank, alpha, dropout, target_modules) or null")
             unknown_lora = set(lora) - {f.name for f in fields(LoraParams)}
             if unknown_lora:
                 raise EvocaneError(f"hf params: unknown lora key(s) {', '.join(sorted(unknown_lora))}")
-            lora = dict(lora)
-            if "target_modules" in lora:
-                lora["target_modules"] = tuple(lora["target_modules"])
-            values["lora"] = LoraParams(**lora)
+        values = engine_params("hf", given)
+        if values["lora"] is not None:
+            values["lora"] = LoraParams(**{**values["lora"], "target_modules": tuple(values["lora"]["target_modules"])})
         out = cls(**values)
         out._check()
         return out
@@ -104,6 +108,8 @@ class HFParams:
             raise EvocaneError(f"hf params: score_stride must lie in 1..context-1, got {self.score_stride}")
         if self.max_windows is not None and self.max_windows < 1:
             raise EvocaneError("hf params: max_windows must be >= 1 or null")
+        if self.revision is not None and not self.base_model:
+            raise EvocaneError("hf params: revision pins the Hub revision of base_model; set base_model too")
         if self.lora is not None and (self.lora.rank < 1 or not self.lora.target_modules):
             raise EvocaneError("hf params: lora.rank must be >= 1 and lora.target_modules non-empty")
 
