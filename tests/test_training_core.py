@@ -45,7 +45,7 @@ def _batch(seed: int, rows: int = 2, length: int = 12) -> core.Batch:
     targets = torch.randint(0, VOCAB, (rows, length), generator=generator)
     codes = torch.randint(0, 3, (rows, length), generator=generator)  # weight codes: none, soft-masked, full
     weights = torch.from_numpy(core.loss_weights(codes.numpy(), 0.1))
-    return core.Batch(inputs, targets, weights, codes > 0)
+    return core.Batch(inputs, targets, weights, codes > 0, codes == 2)
 
 
 def _micro_batches(step: int) -> list[core.Batch]:
@@ -216,3 +216,30 @@ def test_resume_is_exact_on_cuda_with_bf16_and_master_weights(tmp_path: Path) ->
     columns = ["step", "tokens", "lr", "train_loss", "val_loss", "val_nll"]
     pd.testing.assert_frame_equal(pd.DataFrame(resumed.metrics)[columns], pd.DataFrame(done.metrics)[columns])
     assert all(m["peak_memory_gib"] > 0 for m in done.metrics[1:])
+
+
+def test_validation_reports_nonrepeat_bits_to_the_evaluation_hook(tmp_path: Path) -> None:
+    """val_nonrepeat_bits is the mean NLL (in bits) over the full-weight targets, computed independently here from
+    the model's logits; the hook sees every evaluation row and can stop training."""
+    trainee = _trainee(dropout=0.0)
+    batches = [_batch(-1), _batch(-2)]
+    with torch.no_grad():
+        nll = torch.cat([torch.nn.functional.cross_entropy(trainee.forward(b.input_ids).reshape(-1, VOCAB), b.targets.reshape(-1), reduction="none")
+                         [b.full.reshape(-1)] for b in batches])  # fmt: skip
+    assert core.evaluate(trainee, batches, CPU)[2] == pytest.approx(float(nll.mean()) / math.log(2), rel=1e-6)
+
+    seen: list[tuple[int, float]] = []
+
+    class Stop(Exception):
+        pass
+
+    def hook(step: int, row: dict[str, float]) -> None:
+        seen.append((step, row["val_nonrepeat_bits"]))
+        if step == 6:
+            raise Stop
+
+    with pytest.raises(Stop):
+        _run(tmp_path, settings=_settings(steps=9), on_evaluation=hook)
+    assert [step for step, _ in seen] == [3, 6] and all(math.isfinite(bits) for _, bits in seen)
+    logged = pd.read_csv(tmp_path / "metrics.tsv", sep="\t")
+    assert logged.loc[logged["step"] == 3, "val_nonrepeat_bits"].item() == pytest.approx(seen[0][1])

@@ -64,6 +64,10 @@ def test_default_workflow_end_to_end_with_report(tmp_path: Path) -> None:
     for model in config["models"].values():
         if model["engine"] == "hf" and model.get("params", {}).get("steps"):
             model["params"].update(steps=12, warmup_steps=2, eval_every=6, checkpoint_every=6)
+    # the demo's study with 3 trials of 4 steps: the same rules, the hand-off to hf-lora-tuned
+    study = config["hpo"]["studies"]["hf-lora-search"]
+    study.update(trials=3, validation_windows=20)
+    study["params"].update(steps=4, eval_every=2, checkpoint_every=4)
     # homology_split's test split has ~870 windows on these slices: a smaller cap makes the scored subset a sample
     config["evaluation"]["nextbase"]["subset"]["max_windows"] = 200
     (tmp_path / "config").mkdir()
@@ -77,6 +81,13 @@ def test_default_workflow_end_to_end_with_report(tmp_path: Path) -> None:
     sampled = set(pd.read_parquet(tmp_path / "results" / "datasets" / "homology_split" / "scored" / "windows.parquet").query("split == 'test'")["window_id"])
     for model in ("markov/homology_split/test/k4", "hf-random/homology_split/test", "hf-lora/homology_split/test"):
         assert set(pd.read_parquet(tmp_path / "results" / "predictions" / model / "index.parquet")["window_id"]) == sampled, model
+    # the study handed its best values to hf-lora-tuned, which is on the leaderboard next to hf-lora
+    best = yaml.safe_load((tmp_path / "results" / "hpo" / "hf-lora-search" / "best.yaml").read_text())
+    tuned = json.loads((tmp_path / "results" / "models" / "hf-lora-tuned" / "homology_split" / "checkpoint" / "evocane_checkpoint.json").read_text())
+    assert tuned["params"]["lr"] == best["params"]["lr"] and tuned["params"]["lora"]["rank"] == best["params"]["lora"]["rank"]
+    assert tuned["params"]["steps"] == 12  # the model's own steps, not the study's short runs
+    board = pd.read_csv(tmp_path / "results" / "leaderboard.csv")
+    assert {"hf-lora", "hf-lora-tuned"} <= set(board["model"])
     summary = (tmp_path / "results" / "qc" / "summary.tsv").read_text()
     assert summary.startswith("cultivar\trecords\tbases")
     assert "mockcane\t6\t1800000" in summary

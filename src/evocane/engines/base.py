@@ -14,7 +14,7 @@ import abc
 import datetime as _dt
 import importlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -81,10 +81,16 @@ class Engine(abc.ABC):
     name: str = ""
 
     @abc.abstractmethod
-    def train(self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None) -> Path:
+    def train(
+        self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Path:  # fmt: skip
         """Fit (or fine-tune from ``init_checkpoint``) on the ``train`` split of ``dataset_dir`` (select on
         ``validation`` if at all); write a checkpoint directory holding :data:`CHECKPOINT_META` (use
-        :func:`write_checkpoint_meta`). A zero-shot engine writes a checkpoint that only points at its weights."""
+        :func:`write_checkpoint_meta`). A zero-shot engine writes a checkpoint that only points at its weights.
+        An engine with a training loop calls ``on_evaluation(step, metrics)`` after each validation evaluation, with
+        at least ``val_nonrepeat_bits`` (bits per base over the non-repeat validation targets); it may raise to stop
+        training (the hyperparameter search prunes there)."""
 
     @abc.abstractmethod
     def score(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -320,7 +320,10 @@ def _chunk_arrays(arrays, chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, 
 class MarkovEngine(Engine):
     name = "markov"
 
-    def train(self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None) -> Path:
+    def train(
+        self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Path:  # fmt: skip
         params = MarkovParams.from_mapping(model.params)
         dataset = DatasetReader(dataset_dir)
         windows = dataset.split_windows("train")

@@ -63,7 +63,10 @@ log = logging.getLogger(__name__)
 # tokens: cumulative (padded) training tokens; lr: the learning rate of the row's last step; train_loss: mean step
 # loss since the previous row; tokens_per_second and peak_memory_gib: over the interval since the previous row;
 # elapsed_s: wall seconds since training began (continued across a resume)
-METRIC_COLUMNS = ["step", "tokens", "lr", "train_loss", "val_loss", "val_nll", "tokens_per_second", "elapsed_s", "peak_memory_gib"]
+METRIC_COLUMNS = ["step", "tokens", "lr", "train_loss", "val_loss", "val_nll", "val_nonrepeat_bits", "tokens_per_second", "elapsed_s",
+                  "peak_memory_gib"]  # fmt: skip
+# called after each evaluation with (step, the metrics row): the hyperparameter search reports and prunes there
+EvaluationHook = Callable[[int, dict[str, float]], None]
 ADAM_BETAS = (0.9, 0.95)
 ADAM_EPS = 1e-8
 NORMALISATIONS = ("micro_batch", "step")
@@ -111,9 +114,10 @@ class Batch:
     targets: torch.Tensor  # (B, L) int64
     weights: torch.Tensor  # (B, L) float32, 0 where not in the loss
     scored: torch.Tensor  # (B, L) bool
+    full: torch.Tensor  # (B, L) bool: targets of full weight code (not soft-masked, not N/tag): the non-repeat bases
 
     def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.input_ids, self.targets, self.weights, self.scored)))
+        return Batch(*(t.to(device, non_blocking=True) for t in (self.input_ids, self.targets, self.weights, self.scored, self.full)))
 
     @property
     def n_tokens(self) -> int:
@@ -186,24 +190,30 @@ def make_optimizer(trainee: Trainee, settings: LoopSettings) -> tuple[torch.opti
 
 # --- evaluation ------------------------------------------------------------------------------------------------------
 @torch.no_grad()
-def evaluate(trainee: Trainee, batches: Sequence[Batch], device: torch.device) -> tuple[float, float]:
-    """(weighted loss per unit weight, as trained; plain mean NLL over the scored targets) on fixed batches; NaN
-    without batches."""
+def evaluate(trainee: Trainee, batches: Sequence[Batch], device: torch.device) -> tuple[float, float, float]:
+    """(weighted loss per unit weight, as trained; plain mean NLL over the scored targets; bits per base over the
+    non-repeat targets, the benchmark's headline statistic) on fixed batches; NaN without batches."""
     if not batches:
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan
     was_training = trainee.module.training
     trainee.module.eval()
-    weighted = weight_total = nll_total = scored_total = 0.0
+    weighted = weight_total = nll_total = scored_total = full_nll = full_total = 0.0
     for batch in batches:
         batch = batch.to(device)
         nll = token_nll(trainee.forward(batch.input_ids), batch.targets)
-        weights, scored = batch.weights.reshape(-1), batch.scored.reshape(-1)
+        weights, scored, full = batch.weights.reshape(-1), batch.scored.reshape(-1), batch.full.reshape(-1)
         weighted += float((nll * weights).sum())
         weight_total += float(weights.sum())
         nll_total += float((nll * scored).sum())
         scored_total += float(scored.sum())
+        full_nll += float((nll * full).sum())
+        full_total += float(full.sum())
     trainee.module.train(was_training)
-    return (weighted / weight_total if weight_total else math.nan), (nll_total / scored_total if scored_total else math.nan)
+    return (
+        weighted / weight_total if weight_total else math.nan,
+        nll_total / scored_total if scored_total else math.nan,
+        full_nll / full_total / math.log(2) if full_total else math.nan,
+    )
 
 
 # --- resume states ---------------------------------------------------------------------------------------------------
@@ -333,12 +343,14 @@ def train(
     fingerprint: str,
     description: str = "train",
     after_step: Callable[[int], None] | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> TrainState:
     """Train ``trainee`` for ``settings.steps`` optimiser steps, resuming from the newest state in ``work_dir``.
 
     ``micro_batches(step)``: the micro-batches of that step (a pure function of it). ``eval_batches``: the fixed
     validation batches. ``fingerprint``: what must match for a resume (params, data, starting weights).
-    ``after_step(step)`` is called after every optimiser step (tests use it to interrupt a run).
+    ``after_step(step)`` is called after every optimiser step (tests use it to interrupt a run);
+    ``on_evaluation(step, row)`` after every evaluation, with the metrics row just logged (it may raise to stop).
     """
     from tqdm import tqdm
 
@@ -350,9 +362,10 @@ def train(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     if settings.evaluate_at_start and not state.metrics:
-        val_loss, val_nll = evaluate(trainee, eval_batches, device)
+        val_loss, val_nll, val_bits = evaluate(trainee, eval_batches, device)
         state.metrics.append({"step": 0, "tokens": 0, "lr": 0.0, "train_loss": math.nan, "val_loss": val_loss, "val_nll": val_nll,
-                              "tokens_per_second": 0.0, "elapsed_s": 0.0, "peak_memory_gib": _peak_gib(device)})  # fmt: skip
+                              "val_nonrepeat_bits": val_bits, "tokens_per_second": 0.0, "elapsed_s": 0.0,
+                              "peak_memory_gib": _peak_gib(device)})  # fmt: skip
         write_metrics(state.metrics, metrics_path)
     trainable = list(trainee.trainable.values())
     losses: list[torch.Tensor] = []  # step losses (fp64) since the last row, kept on the device: no host sync per step
@@ -396,11 +409,11 @@ def train(
             train_loss = float(torch.stack(losses).mean())  # waits for the device: the interval's time is complete
             now = time.perf_counter()
             tokens_per_second = interval_tokens / max(now - interval_began, 1e-9)
-            val_loss, val_nll = evaluate(trainee, eval_batches, device) if evaluate_now else (math.nan, math.nan)
+            val_loss, val_nll, val_bits = evaluate(trainee, eval_batches, device) if evaluate_now else (math.nan,) * 3
             state.elapsed_s = now - began
             row = {"step": state.step, "tokens": state.tokens, "lr": lr, "train_loss": train_loss, "val_loss": val_loss,
-                   "val_nll": val_nll, "tokens_per_second": tokens_per_second, "elapsed_s": state.elapsed_s,
-                   "peak_memory_gib": _peak_gib(device)}  # fmt: skip
+                   "val_nll": val_nll, "val_nonrepeat_bits": val_bits, "tokens_per_second": tokens_per_second,
+                   "elapsed_s": state.elapsed_s, "peak_memory_gib": _peak_gib(device)}  # fmt: skip
             state.metrics.append(row)
             write_metrics(state.metrics, metrics_path)
             log.info("step %d: %s", state.step, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
@@ -408,6 +421,8 @@ def train(
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             losses.clear()
+        if on_evaluation is not None and log_now and evaluate_now:
+            on_evaluation(state.step, row)
         if checkpoint_now:
             state.elapsed_s = time.perf_counter() - began
             save_resume_state(work_dir, trainee, optimizer, scheduler, state, fingerprint, settings.keep_checkpoints)

@@ -147,7 +147,7 @@ def make_storage(spec: StudySpec) -> optuna.storages.BaseStorage:
         return optuna.storages.RDBStorage(spec.storage)
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
-    path = Path(spec.storage_url)
+    path = Path(spec.storage_url).resolve()  # absolute: the study object may outlive a change of directory
     path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,10 @@ def write_windows_fasta(dataset_dir: str | Path, split: str, out_fasta: str | Pa
 class BioNeMoEngine(Engine):
     name = "bionemo"
 
-    def train(self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None) -> Path:
+    def train(
+        self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Path:  # fmt: skip
         raise EvocaneError(
             f"model '{model.name}': BioNeMo models are converted and trained by the workflow's bionemo_* rules "
             "(GPUs, BioNeMo container); `evocane bionemo-commands --model <name> --variant <variant>` prints the commands"

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,10 @@ class Evo2Engine(Engine):
     name = ENGINE
 
     # --- train ------------------------------------------------------------------------------------------------------
-    def train(self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None) -> Path:
+    def train(
+        self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Path:  # fmt: skip
         params = Evo2Params.from_mapping(model.params)
         dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
         if params.mode == "zero_shot":
@@ -121,7 +124,7 @@ class Evo2Engine(Engine):
             loaded = load_model(init_params, init_meta, Path(init_checkpoint) if init_checkpoint else None, device, kernels=False)
             start = {"init": loaded.provenance, "init_checkpoint": str(init_checkpoint) if init_checkpoint else None,
                      "base_model": init_params.base_model, "random_init": init_params.random_init, "seed": init_params.seed}  # fmt: skip
-            result = train(loaded.model, dataset_dir, params.train_settings(), device, resume_dir, start)
+            result = train(loaded.model, dataset_dir, params.train_settings(), device, resume_dir, start, on_evaluation)
             with atomic_dir(out_dir) as temp:
                 export_arc_checkpoint(result.model, loaded.config, temp / "model.pt")
                 _write_config(loaded.config, temp / "config.yml")

@@ -34,9 +34,11 @@ from torch import nn
 from evocane.engines.evo2.model import forward_logits, rematerialise
 from evocane.engines.evo2.settings import TrainSettings
 from evocane.engines.evo2.tokens import PAD_ID, model_inputs, upper
+from evocane.dataset.arrays import WEIGHT_FULL
 from evocane.engines.training import (
     METRIC_COLUMNS,
     Batch,
+    EvaluationHook,
     LoopSettings,
     Trainee,
     fingerprint,
@@ -57,15 +59,17 @@ class Example:
     inputs: np.ndarray  # uint8 model input
     targets: np.ndarray  # uint8 upper-cased next tokens
     weights: np.ndarray  # float32 loss weight per target
+    full: np.ndarray  # bool per target: full weight code (not soft-masked, not N/tag), the non-repeat bases
 
 
 def make_example(tokens: np.ndarray, codes: np.ndarray, prepend_bos: bool, softmasked_weight: float) -> Example:
     inputs = model_inputs(tokens, prepend_bos)
     targets = upper(tokens)
     weights = loss_weights(codes, softmasked_weight)
+    full = codes == WEIGHT_FULL
     if not prepend_bos:
-        targets, weights = targets[1:], weights[1:]
-    return Example(inputs, targets, weights)
+        targets, weights, full = targets[1:], weights[1:], full[1:]
+    return Example(inputs, targets, weights, full)
 
 
 def collate(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,7 +87,10 @@ def collate(examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.
 def make_batch(examples: list[Example]) -> Batch:
     """A core batch; every target with a nonzero weight counts for the plain validation NLL."""
     inputs, targets, weights = collate(examples)
-    return Batch(inputs, targets, weights, weights > 0)
+    full = torch.zeros(weights.shape, dtype=torch.bool)
+    for row, example in enumerate(examples):
+        full[row, : len(example.full)] = torch.from_numpy(example.full)
+    return Batch(inputs, targets, weights, weights > 0, full)
 
 
 class TrainWindows:
@@ -199,6 +206,7 @@ def train(
     device: torch.device,
     resume_dir: Path,
     start: Mapping[str, Any] | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` (a vortex StripedHyena, loaded or random) on the train split of ``dataset_dir``.
     ``start`` describes the starting weights (part of what a resume state must match)."""
@@ -233,6 +241,7 @@ def train(
     state = train_core(
         trainee, windows.micro_batches, validation_batches(dataset_dir, settings), loop_settings(settings), resume_dir,
         device, fingerprint(shaping, dataset_dir, dict(start or {})), description=f"evo2 {settings.mode} fine-tune",
+        on_evaluation=on_evaluation,
     )  # fmt: skip
     adapter = adapter_state_dict(container) if settings.mode == "lora" else None
     trained = merge_lora(container) if settings.mode == "lora" else inner  # type: ignore[arg-type]

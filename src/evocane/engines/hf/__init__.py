@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,10 @@ def resume_dir(out_dir: Path) -> Path:
 class HFEngine(Engine):
     name = "hf"
 
-    def train(self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None) -> Path:
+    def train(
+        self, dataset_dir: Path, model: ModelConfig, out_dir: Path, init_checkpoint: Path | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> Path:  # fmt: skip
         import torch
 
         from evocane.atomic import atomic_dir
@@ -104,7 +107,7 @@ class HFEngine(Engine):
             torch.manual_seed(params.seed)  # LoRA dropout, attention dropout
             state = train_loop(
                 network, train_data, val_data if len(val_data) else None, params, resume_dir(out_dir), device, precision,
-                fingerprint, description=f"train {model.name}",
+                fingerprint, description=f"train {model.name}", on_evaluation=on_evaluation,
             )  # fmt: skip
             hf_meta.update(context=context, train_tokens=state.tokens, train_seconds=round(state.elapsed_s, 3))
             network.to("cpu")

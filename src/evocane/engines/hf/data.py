@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evocane.dataset.arrays import DatasetReader
+from evocane.dataset.arrays import WEIGHT_FULL, DatasetReader
 from evocane.engines.hf.tokenizer import TokenMap
 from evocane.engines.training import Batch, weight_table
 from evocane.errors import EvocaneError
@@ -76,7 +76,8 @@ class WindowCrops:
             targets[row, :n] = target_ids
             weights[row, :n] = self.weights[target_codes]
             codes_out[row, :n] = target_codes
-        return Batch(torch.from_numpy(input_ids), torch.from_numpy(targets), torch.from_numpy(weights), torch.from_numpy(codes_out > 0))
+        return Batch(torch.from_numpy(input_ids), torch.from_numpy(targets), torch.from_numpy(weights), torch.from_numpy(codes_out > 0),
+                     torch.from_numpy(codes_out == WEIGHT_FULL))
 
     def train_batch(self, step: int, micro: int, batch_size: int) -> Batch:
         """Random crops (windows drawn in proportion to their length), reproducible from (seed, step, micro)."""

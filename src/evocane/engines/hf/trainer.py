@@ -24,6 +24,7 @@ from evocane.engines.hf.model import autocast
 from evocane.engines.hf.params import HFParams
 from evocane.engines.training import (
     METRIC_COLUMNS,
+    EvaluationHook,
     LoopSettings,
     Trainee,
     TrainState,
@@ -79,6 +80,7 @@ def train_loop(
     fingerprint: str,
     description: str = "train",
     after_step: Callable[[int], None] | None = None,
+    on_evaluation: EvaluationHook | None = None,
 ) -> TrainState:
     """Train ``model`` (its trainable parameters) for ``params.steps`` optimiser steps, resuming from ``work_dir``.
 
@@ -91,4 +93,4 @@ def train_loop(
         return [train_data.train_batch(step, micro, params.batch_size) for micro in range(params.grad_accum)]
 
     return train(trainee(model, device, precision), micro_batches, eval_batches, loop_settings(params), work_dir, device,
-                 fingerprint, description, after_step)  # fmt: skip
+                 fingerprint, description, after_step, on_evaluation)  # fmt: skip
