@@ -17,16 +17,19 @@ PACKAGE = "evocane"
 
 # room -> rooms it must not import. Rooms are the sub-packages of evocane; CLI modules are exempt (top layer).
 FORBIDDEN: dict[str, frozenset[str]] = {
-    "genome": frozenset({"dataset", "engines", "evaluate", "plots"}),
-    "dataset": frozenset({"engines", "evaluate", "plots"}),
-    "evaluate": frozenset({"engines"}),
-    "plots": frozenset({"evaluate", "engines"}),
+    "genome": frozenset({"dataset", "engines", "evaluate", "plots", "hpo"}),
+    "dataset": frozenset({"engines", "evaluate", "plots", "hpo"}),
+    "engines": frozenset({"evaluate", "plots", "hpo"}),
+    "evaluate": frozenset({"engines", "hpo"}),
+    "plots": frozenset({"evaluate", "engines", "hpo"}),
+    # the search sits above engines and evaluation (it trains and scores); only the CLI calls it
+    "hpo": frozenset({"cli"}),
     # the shared contracts below every room that uses them
-    "layout": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "cli"}),
-    "config": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "cli"}),
-    "predictions": frozenset({"engines", "evaluate", "plots", "cli"}),
-    "experiments": frozenset({"engines", "evaluate", "plots", "cli"}),
-    "numerics": frozenset({"engines", "evaluate", "plots", "cli"}),
+    "layout": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
+    "config": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
+    "predictions": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
+    "experiments": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
+    "numerics": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
 }
 
 
