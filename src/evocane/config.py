@@ -204,12 +204,17 @@ def validate_section(key: str, value: Any, schema_path: str | Path = DEFAULT_SCH
     return value
 
 
-def require_settings(settings_class: type, values: Mapping[str, Any], key: str) -> None:
-    """Every field of the dataclass ``settings_class`` must be in ``values`` (the validated config section at
-    ``key``, defaults filled by the schema): the code carries no defaults of its own."""
-    missing = [name for name in settings_class.__dataclass_fields__ if name not in values]
+def settings_from(settings_class: type, values: Mapping[str, Any], key: str, tuple_fields: Sequence[str] = ()) -> Any:
+    """The dataclass ``settings_class`` from the validated config section at ``key`` (defaults filled by the schema:
+    the code carries none of its own): every field must be there; other keys are ignored; lists become tuples for
+    ``tuple_fields``."""
+    known = {name: value for name, value in values.items() if name in settings_class.__dataclass_fields__}
+    missing = [name for name in settings_class.__dataclass_fields__ if name not in known]
     if missing:
         raise EvocaneError(f"config key '{key}': missing {', '.join(missing)} (a validated config has them all: see config/schema.yaml)")
+    for name in tuple_fields:
+        known[name] = tuple(known[name])
+    return settings_class(**known)
 
 
 def merge_config(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

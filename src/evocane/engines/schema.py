@@ -77,3 +77,22 @@ def engine_params(engine: str, params: Mapping[str, Any] | None) -> dict[str, An
     filled = with_defaults(params_schema(engine), dict(params or {}))
     assert isinstance(filled, dict)
     return filled
+
+
+def check_param_keys(engine: str, given: Mapping[str, Any], params_class: type, lora_class: type) -> None:
+    """Refuse keys of an engine's params mapping (and of its ``lora`` mapping) that its dataclasses do not have."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(params_class)}
+    unknown = set(given) - known
+    if unknown:
+        raise EvocaneError(f"{engine} params: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    lora = given.get("lora")
+    if lora is None:
+        return
+    if not isinstance(lora, Mapping):
+        raise EvocaneError(f"{engine} params: lora must be a mapping (rank, alpha, dropout, target_modules)")
+    unknown_lora = set(lora) - {f.name for f in fields(lora_class)}
+    if unknown_lora:
+        raise EvocaneError(f"{engine} params: unknown lora key(s) {', '.join(sorted(unknown_lora))}")
+

@@ -26,7 +26,7 @@ import pandas as pd
 from evocane.atomic import atomic_dir
 from evocane.dataset.arrays import WEIGHT_NONE, DatasetReader, dataset_variant_name
 from evocane.errors import EvocaneError
-from evocane.config import require_settings
+from evocane.config import settings_from
 from evocane.evaluate import metrics
 from evocane.evaluate.shuffle import gc_fraction
 from evocane.genome.fasta import read_fasta
@@ -53,9 +53,7 @@ class GenerationParams:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> GenerationParams:
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        require_settings(cls, known, "evaluation.tasks.generation")
-        return cls(**known)
+        return settings_from(cls, values, "evaluation.tasks.generation")
 
 
 def _write_fasta(records: list[tuple[str, str]], path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evocane.config import require_settings
+from evocane.config import settings_from
 from evocane.evaluate import metrics
 from evocane.evaluate.codons import Transcript, load_transcripts
 from evocane.evaluate.shuffle import dinucleotide_shuffle, gc_fraction, match_gc
@@ -58,11 +58,7 @@ class RegulatoryParams:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> RegulatoryParams:
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        require_settings(cls, known, "evaluation.tasks.regulatory")
-        if "kinds" in known:
-            known["kinds"] = tuple(known["kinds"])
-        return cls(**known)
+        return settings_from(cls, values, "evaluation.tasks.regulatory", tuple_fields=("kinds",))
 
     def flanks(self, kind: str) -> tuple[int, int]:
         """(upstream, downstream) bases of the window around a site of ``kind``; the site is at index upstream."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evocane.config import require_settings
+from evocane.config import settings_from
 from evocane.evaluate import metrics
 from evocane.evaluate.codons import Transcript, codon_change, genic_intervals, load_transcripts, most_severe
 from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, acgt_only, write_task_dataset
@@ -48,11 +48,7 @@ class VariantParams:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> VariantParams:
-        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        require_settings(cls, known, "evaluation.tasks.variant_effect")
-        if "classes" in known:
-            known["classes"] = tuple(known["classes"])
-        return cls(**known)
+        return settings_from(cls, values, "evaluation.tasks.variant_effect", tuple_fields=("classes",))
 
 
 def annotation_bits(length: int, transcripts: list[Transcript], genic: list[tuple[int, int]]) -> np.ndarray:

@@ -8,11 +8,11 @@ scoring context. ``mode: lora`` / ``mode: full`` fine-tune on the dataset varian
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from evocane.engines.evo2.settings import ScoreSettings, TrainSettings
-from evocane.engines.schema import engine_params
+from evocane.engines.schema import check_param_keys, engine_params
 from evocane.errors import EvocaneError
 
 MODES = ("zero_shot", "lora", "full")
@@ -77,18 +77,8 @@ class Evo2Params:
     def from_mapping(cls, params: dict[str, Any] | None) -> Evo2Params:
         """Validate ``params`` (a model entry's mapping; absent keys take the schema's defaults)."""
         given = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(given) - known
-        if unknown:
-            raise EvocaneError(f"evo2 params: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
-        lora = given.get("lora")
-        if lora is not None:
-            if not isinstance(lora, dict):
-                raise EvocaneError("evo2 params: lora must be a mapping (rank, alpha, dropout, target_modules)")
-            unknown_lora = set(lora) - {f.name for f in fields(LoraParams)}
-            if unknown_lora:
-                raise EvocaneError(f"evo2 params: unknown lora key(s) {', '.join(sorted(unknown_lora))}")
-        else:
+        check_param_keys("evo2", given, cls, LoraParams)
+        if given.get("lora") is None:
             given.pop("lora", None)  # lora: null reads as the schema's default adapter
         values = engine_params("evo2", given)
         values["lora"] = LoraParams(**{**values["lora"], "target_modules": tuple(values["lora"]["target_modules"])})

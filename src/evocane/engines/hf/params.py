@@ -8,10 +8,10 @@ Evo 2's 512-entry byte vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from evocane.engines.schema import engine_params
+from evocane.engines.schema import check_param_keys, engine_params
 from evocane.errors import EvocaneError
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -70,17 +70,7 @@ class HFParams:
     def from_mapping(cls, params: dict[str, Any] | None) -> HFParams:
         """Validate ``params`` (a model entry's mapping; absent keys take the schema's defaults)."""
         given = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(given) - known
-        if unknown:
-            raise EvocaneError(f"hf params: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
-        lora = given.get("lora")
-        if lora is not None:
-            if not isinstance(lora, dict):
-                raise EvocaneError("hf params: lora must be a mapping (rank, alpha, dropout, target_modules) or null")
-            unknown_lora = set(lora) - {f.name for f in fields(LoraParams)}
-            if unknown_lora:
-                raise EvocaneError(f"hf params: unknown lora key(s) {', '.join(sorted(unknown_lora))}")
+        check_param_keys("hf", given, cls, LoraParams)
         values = engine_params("hf", given)
         if values["lora"] is not None:
             values["lora"] = LoraParams(**{**values["lora"], "target_modules": tuple(values["lora"]["target_modules"])})
