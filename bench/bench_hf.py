@@ -68,7 +68,7 @@ def bench_training(dataset: Path, work: Path, steps: int, checkpoint_every: int,
 
     def model() -> torch.nn.Module:
         network = build_model(params, seed=0)
-        return apply_lora(network, HFParams.from_mapping({"lora": {}}).lora) if lora else network  # type: ignore[arg-type]
+        return apply_lora(network, HFParams.from_mapping({"lora": {}}).lora, 0) if lora else network  # type: ignore[arg-type]
 
     warm = model().train()  # one untimed step first: thread pools and allocator warmed for both loops
     batch = crops.train_batch(0, 0, params.batch_size)

@@ -67,7 +67,7 @@ def measure(kind: str, size: str, precision: str, device: torch.device, batch: i
     params = HFParams.from_mapping({**SIZES[size], "steps": steps, "warmup_steps": 1})
     model = build_model(params, seed=0).to(device)
     if kind == "lora":
-        model = apply_lora(model, HFParams.from_mapping({"lora": {"rank": 16, "alpha": 32}}).lora)  # type: ignore[arg-type]
+        model = apply_lora(model, HFParams.from_mapping({"lora": {"rank": 16, "alpha": 32}}).lora, 0)  # type: ignore[arg-type]
     inputs, targets, weights = _batch(batch, params.context, device, seed=1)
     if kind == "forward":
         model.eval()

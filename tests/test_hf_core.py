@@ -285,7 +285,7 @@ def test_lora_adapter_round_trip_gives_identical_scores(tair_dataset: Path, aren
 
     base, tokenizer = load_pretrained_dir(base_dir / "model")
     frozen = {k: v.clone() for k, v in base.state_dict().items()}
-    lora_model = apply_lora(base, params.lora)  # type: ignore[arg-type]
+    lora_model = apply_lora(base, params.lora, params.seed)  # type: ignore[arg-type]
     trainable = [n for n, p in lora_model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     token_map = TokenMap.from_tokenizer(tokenizer)
@@ -514,3 +514,23 @@ def test_workflow_checks_name_the_model_key() -> None:
         workflow.hf_params({"models": {"bad": {"engine": "hf", "params": {"lora": {"rank": 2}}}}})
     with pytest.raises(EvocaneError, match=r"models\.odd\.params.*multiple of heads"):
         workflow.hf_params({"models": {"odd": {"engine": "hf", "params": {"d_model": 30, "heads": 4}}}})
+
+
+def test_lora_initialisation_depends_on_the_seed_only() -> None:
+    """LoRA's random initial weights come from params.seed, whatever the process drew before (it used to take the
+    global generator as model loading left it, so unrelated code could change a fine-tune's result)."""
+    from evocane.engines.hf.model import apply_lora, build_model
+
+    params = HFParams.from_mapping({**TINY, "lora": {"rank": 2}})
+
+    def adapters(draws_before: int) -> dict[str, torch.Tensor]:
+        model = build_model(params, seed=1)
+        torch.rand(draws_before)  # unrelated use of the global generator
+        wrapped = apply_lora(model, params.lora, seed=5)  # type: ignore[arg-type]
+        return {name: p.detach().clone() for name, p in wrapped.named_parameters() if "lora_A" in name}
+
+    first, second = adapters(0), adapters(1000)
+    assert first and all(torch.equal(first[name], second[name]) for name in first)
+    model = build_model(params, seed=1)
+    other = {name: p for name, p in apply_lora(model, params.lora, seed=6).named_parameters() if "lora_A" in name}  # type: ignore[arg-type]
+    assert not all(torch.equal(first[name], other[name]) for name in first)

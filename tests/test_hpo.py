@@ -81,6 +81,7 @@ def test_two_workers_share_one_journal(tmp_path: Path, toy: Path) -> None:
         assert worker.returncode == 0, err[-3000:]
     trials = _study(tmp_path, config).get_trials()
     assert sorted(t.number for t in trials) == [0, 1]  # none lost, none duplicated
+    assert trials[0].params["lr"] != trials[1].params["lr"]  # jobs started together still draw different values
     assert sorted(t.user_attrs["evocane_slot"] for t in trials) == [0, 1]
     assert all(t.state == optuna.trial.TrialState.COMPLETE and 0.5 < t.value < 4 for t in trials)
     for slot in (0, 1):

@@ -116,8 +116,17 @@ def _check_distribution(schema: Mapping[str, Any], engine: str, where: str, key:
 
 
 # --- Optuna objects --------------------------------------------------------------------------------------------------
-def make_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    name, seed = spec.sampler["name"], spec.sampler["seed"]
+def slot_seed(seed: int, slot: int) -> int:
+    """The sampler seed of one trial job: derived from (study seed, slot), so jobs started side by side with an empty
+    study draw different values (one seed for all would give every parallel job the same first sample), and a
+    rerun of a slot draws as before from the same study history."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, slot]).generate_state(1)[0])
+
+
+def make_sampler(spec: StudySpec, slot: int = 0) -> optuna.samplers.BaseSampler:
+    name, seed = spec.sampler["name"], slot_seed(spec.sampler["seed"], slot)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if name == "random":
@@ -152,10 +161,11 @@ def make_storage(spec: StudySpec) -> optuna.storages.BaseStorage:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
 
 
-def open_study(spec: StudySpec) -> optuna.Study:
+def open_study(spec: StudySpec, slot: int = 0) -> optuna.Study:
+    """The shared study, with the sampler of ``slot``'s job (see :func:`slot_seed`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna.create_study(
-        study_name=spec.name, storage=make_storage(spec), sampler=make_sampler(spec), pruner=make_pruner(spec),
+        study_name=spec.name, storage=make_storage(spec), sampler=make_sampler(spec, slot), pruner=make_pruner(spec),
         direction=DIRECTION, load_if_exists=True,
     )  # fmt: skip
 

@@ -94,7 +94,7 @@ def run_trial(config: Mapping[str, Any], study_name: str, slot: int, dataset_dir
     spec = StudySpec.from_config(config, study_name)
     if not 0 <= slot < spec.trials:
         raise EvocaneError(f"study '{study_name}': slot {slot} is outside its {spec.trials} trials")
-    study = open_study(spec)
+    study = open_study(spec, slot)
     done = finished_trial(study, slot)
     if done is None:
         stale = fail_stale_trials(study, slot)

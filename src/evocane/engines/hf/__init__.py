@@ -98,7 +98,7 @@ class HFEngine(Engine):
         state = None
         if params.steps > 0:
             if params.lora is not None:
-                network = hf_model.apply_lora(network, params.lora)
+                network = hf_model.apply_lora(network, params.lora, params.seed)
             token_map = TokenMap.from_tokenizer(tokenizer)
             context = hf_model.context_length(network, params.context)
             train_data = WindowCrops(dataset_dir, "train", token_map, context, params.softmasked_weight, params.max_windows, params.seed)

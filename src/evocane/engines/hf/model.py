@@ -77,7 +77,9 @@ def build_model(params: HFParams, seed: int) -> torch.nn.Module:
     return model
 
 
-def apply_lora(model: torch.nn.Module, lora: LoraParams) -> torch.nn.Module:
+def apply_lora(model: torch.nn.Module, lora: LoraParams, seed: int) -> torch.nn.Module:
+    """Wrap ``model`` with LoRA adapters, their random initial weights drawn from ``seed`` (not from whatever state
+    the process's global generator happens to be in after loading the model)."""
     from peft import LoraConfig, get_peft_model
 
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
@@ -88,7 +90,9 @@ def apply_lora(model: torch.nn.Module, lora: LoraParams) -> torch.nn.Module:
         r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=list(lora.target_modules),
         bias="none", task_type="CAUSAL_LM",
     )  # fmt: skip
-    return get_peft_model(model, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return get_peft_model(model, config)
 
 
 def load_pretrained_dir(path: str | Path, trust_remote_code: bool = False) -> tuple[torch.nn.Module, Any]:
