@@ -1,15 +1,16 @@
 """Atomic outputs: a file or directory appears under its final name only once it is complete.
 
 Every writer in evocane goes through these helpers, so an interrupted or failed step never leaves a partial output
-that a later step (or Snakemake) could mistake for a finished one. A final name that is a directory where a file
-is meant is refused before anything is written, and an OSError without a file name raised while writing (disk
-full, file too large under ``ulimit -f``) is given the final name, so the CLI's one error line says which output
-failed.
+that a later step (or Snakemake) could mistake for a finished one; the temporary a killed writer left behind is
+removed when the output is written again. A final name that is a directory where a file is meant is refused
+before anything is written, and an OSError without a file name raised while writing (disk full, file too large
+under ``ulimit -f``) is given the final name, so the CLI's one error line says which output failed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -34,6 +35,12 @@ def _named(error: OSError, path: Path) -> OSError:
 def _temp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{path.name}.tmp-"
+    # a writer of this output killed earlier (SIGKILL, a lost node) left its temporary behind: one writer per output
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     if is_dir:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
     fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
