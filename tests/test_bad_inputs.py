@@ -17,7 +17,6 @@ and ``test_docs_table_is_generated_from_the_cases`` fails when the committed fil
 from __future__ import annotations
 
 import gzip
-import hashlib
 import http.server
 import json
 import os
