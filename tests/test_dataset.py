@@ -433,7 +433,11 @@ def _plan(genomes: Path, tmp_path: Path, variant: dict[str, Any]) -> VariantPath
 
 
 def test_empty_split_is_an_error_with_nothing_written(genomes: Path, tmp_path: Path) -> None:
-    with pytest.raises(EvocaneError, match="the test split is empty"):
+    # thaliana's one record spans groups 1 and 2: with group 2 held out it is dropped, and no split keeps a window
+    with pytest.raises(EvocaneError, match="the train split is empty"):
+        _plan(genomes, tmp_path, {"cultivars": ["thaliana"], "split": {"strategy": "homology_group", "test": [2]}})
+    assert not (tmp_path / "v").exists() or not any((tmp_path / "v").rglob("*.*"))
+    with pytest.raises(EvocaneError, match=r"split.test': homology group '7' has no kept record .*groups present: 1, 2\)"):
         _plan(genomes, tmp_path, {"split": {"strategy": "homology_group", "test": [7]}})
     assert not (tmp_path / "v").exists() or not any((tmp_path / "v").rglob("*.*"))
 

@@ -95,14 +95,19 @@ def _validate(args: argparse.Namespace) -> None:
 
 
 # --- entry point ---------------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; given ``argv``, only the command it names gets its options (some options are
+    derived from modules that take a while to import, and a workflow job runs one command)."""
     parser = argparse.ArgumentParser(prog="evocane", description=__doc__)
     parser.add_argument("--version", action="version", version=f"evocane {__version__}")
     parser.add_argument("--verbose", "-v", action="store_true")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     _load_rooms()
+    chosen = next((word for word in argv if word in COMMANDS), None) if argv is not None else None
     for name, (help_text, _, arguments) in COMMANDS.items():
-        arguments(sub.add_parser(name, help=help_text, description=help_text))
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen is None or name == chosen:
+            arguments(command_parser)
     return parser
 
 
@@ -113,8 +118,8 @@ def _load_rooms() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         COMMANDS[args.command][1](args)
@@ -125,7 +130,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"evocane: error: {args.command}: out of memory (give the job more memory, or smaller inputs)", file=sys.stderr)
         return 2
     except OSError as error:  # disk full, file too large (ulimit -f), is a directory, permission denied ...
-        where = f" '{error.filename}'" if error.filename else ""
-        print(f"evocane: error: {args.command}:{where} {error.strerror or error}", file=sys.stderr)
+        print(f"evocane: error: {args.command}: {_os_error_where(error, args)}{error.strerror or error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _os_error_where(error: OSError, args: argparse.Namespace) -> str:
+    """The file an OSError is about, quoted: the one it names, else the command's output (a failed write names
+    no file)."""
+    if error.filename is not None:
+        target = f" -> '{error.filename2}'" if error.filename2 is not None else ""
+        return f"'{error.filename}'{target}: "
+    for name in ("out", "output", "out_dir"):
+        output = getattr(args, name, None)
+        if output is not None:
+            return f"writing '{output}': "
+    return ""

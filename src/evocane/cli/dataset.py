@@ -42,7 +42,7 @@ def _spec(args: argparse.Namespace, step: str = "card") -> tuple[dict[str, Any],
     if "dataset_step" in config:
         spec = config["dataset_step"]
         if spec.get("name") != args.variant:
-            raise EvocaneError(f"job config: planned for dataset variant '{spec.get('name')}', not '{args.variant}'")
+            raise EvocaneError(f"{args.job_config}: job config planned for dataset variant '{spec.get('name')}', not '{args.variant}'")
         return config, spec
     return config, spec_view(resolve_variant(config, args.variant), step)
 

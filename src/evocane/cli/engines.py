@@ -41,6 +41,18 @@ def _train(args: argparse.Namespace) -> None:
     get_engine(model.engine).train(args.dataset, model, args.out, init)
 
 
+def _checkpoint_engine(checkpoint: Path):  # type: ignore[no-untyped-def]
+    """The engine a checkpoint was written by; an unknown or unavailable engine names the checkpoint's metadata."""
+    from evocane.engines.base import CHECKPOINT_META, get_engine, read_checkpoint_meta
+    from evocane.errors import EvocaneError
+
+    name = read_checkpoint_meta(checkpoint)["engine"]
+    try:
+        return get_engine(name)
+    except EvocaneError as error:
+        raise EvocaneError(f"{checkpoint / CHECKPOINT_META}: {error}") from None
+
+
 def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--dataset", required=True, type=Path)
@@ -51,9 +63,9 @@ def _score_args(p: argparse.ArgumentParser) -> None:
 
 @command("score", "score every window of a split with a checkpoint (any engine) into the prediction format", _score_args)
 def _score(args: argparse.Namespace) -> None:
-    from evocane.engines.base import get_engine, read_checkpoint_meta, select_distribution_windows
+    from evocane.engines.base import select_distribution_windows
 
-    engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
+    engine = _checkpoint_engine(args.checkpoint)
     keep = select_distribution_windows(args.dataset, args.split, args.distribution_windows)
     engine.score(args.checkpoint, args.dataset, args.split, args.out, keep)
 
@@ -75,12 +87,12 @@ def _sampling_class() -> type:
 
 @command("generate", "generate continuations of prompts with a checkpoint (any engine) as FASTA", _generate_args)
 def _generate(args: argparse.Namespace) -> None:
-    from evocane.engines.base import get_engine, read_checkpoint_meta, read_prompts, sampling_config
+    from evocane.engines.base import read_prompts, sampling_config
 
     sampling = sampling_config(config_from_args(args))
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(sampling) if getattr(args, f.name) is not None}
     sampling = dataclasses.replace(sampling, **overrides)
-    engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
+    engine = _checkpoint_engine(args.checkpoint)
     engine.generate(args.checkpoint, read_prompts(args.prompts), sampling, args.out)
 
 

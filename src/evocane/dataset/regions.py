@@ -15,7 +15,8 @@ its compact intervals). Rules, per transcript (a feature that parents exon/CDS/U
 - records without annotation (``annotated`` False in records.tsv) get no region intervals: their bases carry only
   the repeat and ambiguous bits, and the window table marks them ``annotated = False``.
 
-Bad input: a feature on an unknown record or outside its record's bounds is an error. Exact duplicate children
+Bad input: a feature on an unknown record or outside its record's bounds, and an exon, CDS or UTR line without a
+``Parent`` (its transcript is unknown), are errors naming the file and line. Exact duplicate children
 and overlapping exons or CDS of one transcript are merged with a warning, counted in the summary.
 
 Output: a BED6+1 (chrom, start, end, region, 0, strand, source id), sorted by record (genome order), start, end,
@@ -145,6 +146,18 @@ def _iter_features(gff: Path) -> Iterable[Any]:
     return gffutils.DataIterator(str(gff))
 
 
+def _feature_line(gff: Path, index: int) -> int:
+    """The line number of the ``index``-th feature (1-based) of a GFF3, for error messages (gffutils has none)."""
+    seen = 0
+    with gzip.open(gff, "rt") if _is_gzip(gff) else open(gff) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip() and not line.startswith("#"):
+                seen += 1
+                if seen == index:
+                    return number
+    return 0
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as handle:
         return handle.read(2) == b"\x1f\x8b"
@@ -181,7 +194,12 @@ def derive_regions(
                 f"{gff}: {label} at {seqid}:{start + 1}-{end} lies outside record '{seqid}' (length {lengths[seqid]})"
             )
         if feature.featuretype in CHILD_TYPES:
-            for parent in feature.attributes.get("Parent", []) or [f"{feature.featuretype}:{seqid}:{start}"]:
+            if not feature.attributes.get("Parent"):
+                raise EvocaneError(
+                    f"{gff}: line {_feature_line(gff, summary.features)}: {label} without a Parent attribute (every "
+                    f"{', '.join(CHILD_TYPES)} line must name its transcript: region labels depend on it)"
+                )
+            for parent in feature.attributes["Parent"]:
                 groups = children.setdefault(parent, {kind: [] for kind in CHILD_TYPES})
                 groups[feature.featuretype].append((start, end))
                 child_strand.setdefault(parent, (seqid, feature.strand))

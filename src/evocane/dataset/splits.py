@@ -162,11 +162,15 @@ def assign_records(spec: Mapping[str, Any], records: Sequence[Record]) -> tuple[
                 if item not in known:
                     raise EvocaneError(f"config key 'datasets.variants.{spec['name']}.split.{key}': '{item}' matches no record of the variant's cultivars")
     if strategy == "homology_group":
-        present = {g for r in records for g in r.groups}
+        present = sorted({g for r in records for g in r.groups}, key=lambda g: (len(g), g))
         for key in SPLITS:
             for item in lists[key] or []:
                 if item not in present:
-                    warnings.append(f"homology group '{item}' (split.{key}) has no record in the variant's cultivars")
+                    raise EvocaneError(
+                        f"config key 'datasets.variants.{spec['name']}.split.{key}': homology group '{item}' has no kept "
+                        f"record in the variant's cultivars ({', '.join(spec['cultivars'])}; groups present: "
+                        f"{', '.join(present) or 'none'})"
+                    )
     if strategy == "chromosomes":
         train_groups = {g for a in assignments if a.split == "train" for g in a.homology_groups}
         for a in assignments:

@@ -125,6 +125,8 @@ class _Staging:
 
     def __init__(self, out_dir: Path):
         out_dir.mkdir(parents=True, exist_ok=True)
+        for stale in out_dir.glob(".build-*"):  # left by a killed build of this variant (one build job at a time)
+            shutil.rmtree(stale, ignore_errors=True)
         self.out_dir = out_dir
         self.path = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
 

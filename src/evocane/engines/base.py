@@ -226,7 +226,12 @@ def read_checkpoint_meta(checkpoint_dir: str | Path) -> dict[str, Any]:
     path = Path(checkpoint_dir) / CHECKPOINT_META
     if not path.exists():
         raise EvocaneError(f"{path}: not an evocane checkpoint (run `evocane train` first)")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as error:
+        raise EvocaneError(f"{path}: not valid JSON ({error}); the checkpoint is damaged: train it again") from None
+    if not isinstance(meta, dict):
+        raise EvocaneError(f"{path}: checkpoint metadata must be a JSON object")
     for key in ("model", "engine"):
         if key not in meta:
             raise EvocaneError(f"{path}: lacks '{key}'")

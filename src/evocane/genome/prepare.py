@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,11 @@ from tqdm import tqdm
 from evocane.atomic import atomic_paths
 from evocane.errors import EvocaneError
 from evocane.genome import homology
-from evocane.genome.fasta import _lines, read_fasta
+from evocane.genome.fasta import _lines, open_maybe_gzip, read_fasta
 
 log = logging.getLogger(__name__)
 LINE_WIDTH = 60
+CHILD_TYPES = ("exon", "CDS", "five_prime_UTR", "three_prime_UTR")  # the features region labels group by Parent
 RECORD_COLUMNS = [
     "record",
     "length",
@@ -82,6 +84,53 @@ def _parse_attributes(column: str) -> dict[str, str]:
     return attributes
 
 
+def _name_from_description(source: SourceFiles, name: str, description: str, key: str) -> str | None:
+    """The record name ``rename_from_description`` derives from a FASTA description (None: the pattern does not
+    match). A pattern that is no regular expression, or a template that does not fit the pattern's groups, is one
+    error naming the config key and the record's description."""
+    assert source.rename_from_description is not None
+    pattern, template = source.rename_from_description
+    try:
+        match = re.search(pattern, description)
+    except re.error as error:
+        raise EvocaneError(f"config key '{key}.rename_from_description.pattern': {pattern!r} is not a regular expression ({error})") from None
+    if not match:
+        return None
+    try:
+        new_name = template.format(*match.groups())
+    except (IndexError, KeyError, ValueError) as error:
+        raise EvocaneError(
+            f"config key '{key}.rename_from_description.template': {template!r} does not fit the {len(match.groups())} "
+            f"group(s) of pattern {pattern!r} ({type(error).__name__}: {error}) for record '{name}' of {source.fasta} "
+            f"(description: '{description}')"
+        ) from None
+    if not new_name or re.search(r"[\s/:]", new_name):
+        raise EvocaneError(
+            f"config key '{key}.rename_from_description': record '{name}' of {source.fasta} would be named {new_name!r} "
+            f"(empty, or with whitespace, '/' or ':'; description: '{description}')"
+        )
+    return new_name
+
+
+def _starts_with_bom(path: Path) -> bool:
+    """Whether a (plain or gzip) input begins with a UTF-8 byte-order mark. Unreadable compressed data is left to
+    the readers, whose errors name it."""
+    try:
+        with open_maybe_gzip(path) as handle:
+            return handle.read(3) == b"\xef\xbb\xbf"
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
+# GTF's attribute column: `gene_id "AT1G01010"; transcript_id "";` (key, space, value) instead of GFF3's key=value
+_GTF_ATTRIBUTE = re.compile(r"\s*[A-Za-z_][\w.]*\s+\S")
+
+
+def _is_gtf_attributes(column: str) -> bool:
+    first = column.strip().split(";", 1)[0]
+    return "=" not in first and bool(_GTF_ATTRIBUTE.match(first))
+
+
 def _filter_gff(
     gff: Path,
     out: Any,
@@ -91,7 +140,8 @@ def _filter_gff(
 ) -> int:
     """Copy one GFF3 into ``out``: seqids renamed, features on unselected records or beyond a slice dropped.
 
-    Raises for a seqid absent from the source FASTA, a malformed line, or a feature outside its record.
+    Raises for a seqid absent from the source FASTA, a malformed line, GTF attributes (a GTF given as GFF3), an
+    exon/CDS/UTR line without Parent, or a feature outside its record.
     Returns the number of features written.
     """
     dropped_ids: set[str] = set()
@@ -114,6 +164,12 @@ def _filter_gff(
         fields = line.split("\t")
         if len(fields) != 9:
             raise EvocaneError(f"{gff}: line {number}: a GFF3 feature needs 9 tab-separated columns, found {len(fields)}")
+        if _is_gtf_attributes(fields[8]):
+            raise EvocaneError(
+                f"{gff}: line {number}: GTF attributes ({fields[8].strip()[:40]}...), not GFF3 key=value pairs: this is a "
+                "GTF file given as gff3; convert it to GFF3 first (e.g. `gffread -E in.gtf -o out.gff3`, or AGAT's "
+                "agat_convert_sp_gxf2gxf.pl)"
+            )
         seqid = unquote(fields[0])
         if seqid not in source_lengths:
             raise EvocaneError(f"{gff}: line {number}: seqid '{seqid}' is not a record of its FASTA")
@@ -127,6 +183,11 @@ def _filter_gff(
                 f"(length {source_lengths[seqid]})"
             )
         attributes = _parse_attributes(fields[8])
+        if fields[2] in CHILD_TYPES and "Parent" not in attributes:
+            raise EvocaneError(
+                f"{gff}: line {number}: {fields[2]} without a Parent attribute (every {', '.join(CHILD_TYPES)} line "
+                "must name its transcript: region labels depend on it)"
+            )
         feature_id = attributes.get("ID")
         parents = attributes.get("Parent", "").split(",") if "Parent" in attributes else []
         new = rename.get(seqid) if rename is not None else seqid
@@ -154,10 +215,19 @@ def prepare_genome(
     max_length: int | None = None,
 ) -> dict[str, int]:
     """Build genome.fa.gz (+.fai/.gzi), annotation.gff3.gz and records.tsv in ``out_dir``."""
-    for source in sources:
-        for path in (source.fasta, source.gff3):
-            if path is not None and not Path(path).exists():
+    for index, source in enumerate(sources):
+        for kind, path in (("fasta", source.fasta), ("gff3", source.gff3)):
+            if path is None:
+                continue
+            if not Path(path).exists():
                 raise EvocaneError(f"{path}: input file not found")
+            if Path(path).is_dir():
+                raise EvocaneError(f"{path}: is a directory, not a {kind.upper()} file (cultivars.{cultivar}.sources.{index}.{kind})")
+            if _starts_with_bom(Path(path)):
+                raise EvocaneError(
+                    f"{path}: starts with a UTF-8 byte-order mark (a text editor's, not {kind.upper()} content): remove it, "
+                    "e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' FILE"
+                )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fasta_out = out_dir / "genome.fa.gz"
@@ -180,10 +250,7 @@ def prepare_genome(
                         continue
                     new_name = rename[record.name] if rename is not None else record.name
                     if source.rename_from_description is not None:
-                        pattern, template = source.rename_from_description
-                        match = re.search(pattern, record.description)
-                        if match:
-                            new_name = template.format(*match.groups())
+                        new_name = _name_from_description(source, record.name, record.description, f"cultivars.{cultivar}.sources.{source_index}") or new_name
                     if new_name in kept_names:
                         raise EvocaneError(
                             f"cultivar '{cultivar}': record name '{new_name}' occurs twice (second time in {source.fasta})"

@@ -57,14 +57,21 @@ def sequence_properties(per_sequence: pd.DataFrame, identities: pd.DataFrame) ->
     (DUST) fraction and length of sampled, greedy, true and genome sequences, per model."""
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     melted = identities.melt(id_vars=["model", "prompt_id"], value_vars=["greedy_identity", "sample_identity"], var_name="which", value_name="identity")
-    sns.stripplot(data=melted, x="model", y="identity", hue="which", dodge=True, ax=axes[0], size=4)
+    # seaborn 0.13 draws the strip jitter from numpy's global generator and bootstraps bar CIs unseeded: seed both
+    # so the figure's bytes depend on the data only
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        sns.stripplot(data=melted, x="model", y="identity", hue="which", dodge=True, ax=axes[0], size=4)
+    finally:
+        np.random.set_state(state)
     axes[0].axhline(0.25, color="grey", linestyle=":", linewidth=0.8)
     axes[0].set_ylim(0, 1)
     axes[0].set_title("identity to the true continuation")
     axes[0].tick_params(axis="x", rotation=20)
     order = [s for s in SOURCE_ORDER if s in set(per_sequence["source"])]
     for ax, measure, title in ((axes[1], "repeat_fraction", "repeat fraction (12-mer twice)"), (axes[2], "low_complexity_fraction", "low-complexity fraction (DUST)")):
-        sns.barplot(data=per_sequence, x="source", y=measure, hue="model", order=order, ax=ax, errorbar=("ci", 95))
+        sns.barplot(data=per_sequence, x="source", y=measure, hue="model", order=order, ax=ax, errorbar=("ci", 95), seed=0)
         ax.set_title(title)
         ax.set_ylim(0, 1)
         ax.set_xlabel("")
@@ -81,19 +88,25 @@ def sequence_properties(per_sequence: pd.DataFrame, identities: pd.DataFrame) ->
     return fig
 
 
+def _observed(counts: pd.DataFrame) -> pd.DataFrame:
+    """The positions (rows, index kept) where some sequence has a base: beyond the shortest continuation, or under
+    an N, a position has no counts and no information content (logomaker refuses the NaN it would give)."""
+    return counts.loc[counts.sum(axis=1) > 0]
+
+
 def logos(samples: dict[str, pd.DataFrame], truth: pd.DataFrame, prompt_id: str) -> Figure:
     """Sequence logos (information content, logomaker) of the samples each model drew from one prompt, above the
     one-hot logo of the true continuation."""
     rows = len(samples) + 1
     fig, axes = plt.subplots(rows, 1, figsize=(max(8, 0.16 * len(truth)), 1.5 * rows), squeeze=False, sharex=True)
     for ax, (model, counts) in zip(axes[:-1, 0], samples.items()):
-        info = logomaker.transform_matrix(counts, from_type="counts", to_type="information", pseudocount=0.0)
+        info = logomaker.transform_matrix(_observed(counts), from_type="counts", to_type="information", pseudocount=0.0)
         logomaker.Logo(info, ax=ax, color_scheme="classic")
         ax.set_ylim(0, 2)
         ax.set_ylabel("bits")
         ax.set_title(f"{model}: {int(counts.sum(axis=1).max())} samples from prompt {prompt_id}", fontsize=9)
     ax = axes[-1, 0]
-    info = logomaker.transform_matrix(truth, from_type="counts", to_type="information", pseudocount=0.0)
+    info = logomaker.transform_matrix(_observed(truth), from_type="counts", to_type="information", pseudocount=0.0)
     logomaker.Logo(info, ax=ax, color_scheme="classic")
     ax.set_ylim(0, 2)
     ax.set_title("true continuation", fontsize=9)
