@@ -65,6 +65,7 @@ rule score_model:
     params:
         dataset=scored_dir,
         distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
+        remote_code=ENGINES.remote_code,
     log:
         "logs/score/{model}/{variant}/{split}.log",
     conda:
@@ -78,7 +79,7 @@ rule score_model:
         split="validation|test",
     shell:
         "evocane score --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} --split {wildcards.split:q} "
-        "--distribution-windows {params.distribution_windows} --out {output:q} > {log:q} 2>&1"
+        "--distribution-windows {params.distribution_windows} {params.remote_code:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule make_prompts:
@@ -108,6 +109,7 @@ rule generate_model:
         layout.generated(),
     params:
         config=job_config("evaluation.generation.sampling"),
+        remote_code=ENGINES.remote_code,
     log:
         "logs/generate/{model}/{variant}.log",
     conda:
@@ -120,7 +122,7 @@ rule generate_model:
         variant=VARIANT_PATTERN,
     shell:
         "evocane generate --job-config {params.config:q} --checkpoint {input.checkpoint:q} --prompts {input.prompts:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "{params.remote_code:q} --out {output:q} > {log:q} 2>&1"
 
 
 # Training curves of every engine whose models write them (the registry's `trains` check), one figure each.

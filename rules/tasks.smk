@@ -53,6 +53,8 @@ rule task_score:
         checkpoint=layout.checkpoint(),
     output:
         directory(layout.task_predictions()),
+    params:
+        remote_code=ENGINES.remote_code,
     log:
         "logs/tasks/{variant}/{task}/score_{model}.log",
     conda:
@@ -66,7 +68,7 @@ rule task_score:
         task="regulatory|variant_effect|experiments",
     shell:
         "evocane task-score --task {wildcards.task:q} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "{params.remote_code:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule task_generate:
@@ -80,6 +82,7 @@ rule task_generate:
         config=job_config("evaluation.generation.sampling"),
         sampled=TASK_PLAN.sampling_arguments(greedy=False),
         greedy=TASK_PLAN.sampling_arguments(greedy=True),
+        remote_code=ENGINES.remote_code,
     log:
         "logs/tasks/{variant}/generation/generate_{model}.log",
     conda:
@@ -92,9 +95,9 @@ rule task_generate:
         variant=TASK_VARIANT_PATTERN,
     shell:
         "(evocane generate --job-config {params.config:q} --checkpoint {input.checkpoint:q} "
-        "--prompts {input.inputs:q}/prompts.fa {params.sampled:q} --out {output.sampled:q} && "
+        "--prompts {input.inputs:q}/prompts.fa {params.sampled:q} {params.remote_code:q} --out {output.sampled:q} && "
         "evocane generate --job-config {params.config:q} --checkpoint {input.checkpoint:q} "
-        "--prompts {input.inputs:q}/prompts.fa {params.greedy:q} --out {output.greedy:q}) > {log:q} 2>&1"
+        "--prompts {input.inputs:q}/prompts.fa {params.greedy:q} {params.remote_code:q} --out {output.greedy:q}) > {log:q} 2>&1"
 
 
 rule task_evaluate_regulatory:

@@ -367,6 +367,13 @@ def test_trust_remote_code_comes_from_the_config_never_from_an_init_checkpoint(t
     reference = engine.train(tair_dataset, _model("ref", steps=0), tmp_path / "ref", init_checkpoint=foreign)
     engine.score(reference, tair_dataset, "test", tmp_path / "scores")
     assert trusted == [False, False] and not marker.exists()
+    # scoring the foreign checkpoint itself: its meta's trust_remote_code is ignored; only the user's flag counts
+    engine.score(foreign, tair_dataset, "test", tmp_path / "foreign-scores")
+    assert trusted[-1] is False and not marker.exists()
+    trusting = HFEngine()
+    trusting.allow_remote_code = True  # `evocane score --trust-remote-code`
+    trusting.score(foreign, tair_dataset, "test", tmp_path / "trusted-scores")
+    assert trusted[-1] is True and marker.exists()  # the shipped code ran: only because the user allowed it
 
 
 def test_a_hub_base_model_is_fetched_at_its_pinned_revision(tair_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

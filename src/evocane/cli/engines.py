@@ -59,6 +59,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", required=True, choices=["train", "validation", "test"])
     p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
     p.add_argument("--distribution-windows", type=int, default=0, help="keep full A/C/G/T distributions for this many windows")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let the checkpoint's model run code it ships (Hugging Face trust_remote_code); only for models you trust")
 
 
 @command("score", "score every window of a split with a checkpoint (any engine) into the prediction format", _score_args)
@@ -66,6 +68,7 @@ def _score(args: argparse.Namespace) -> None:
     from evocane.engines.base import select_distribution_windows
 
     engine = _checkpoint_engine(args.checkpoint)
+    engine.allow_remote_code = args.trust_remote_code
     keep = select_distribution_windows(args.dataset, args.split, args.distribution_windows)
     engine.score(args.checkpoint, args.dataset, args.split, args.out, keep)
 
@@ -75,6 +78,8 @@ def _generate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--prompts", required=True, type=Path, help="prompt FASTA (ids are kept in the output)")
     p.add_argument("--out", required=True, type=Path, help="generated FASTA")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let the checkpoint's model run code it ships (Hugging Face trust_remote_code); only for models you trust")
     for field in dataclasses.fields(_sampling_class()):
         p.add_argument(f"--{field.name.replace('_', '-')}", type=type(field.default), help=f"override evaluation.generation.sampling.{field.name}")
 
@@ -93,6 +98,7 @@ def _generate(args: argparse.Namespace) -> None:
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(sampling) if getattr(args, f.name) is not None}
     sampling = dataclasses.replace(sampling, **overrides)
     engine = _checkpoint_engine(args.checkpoint)
+    engine.allow_remote_code = args.trust_remote_code
     engine.generate(args.checkpoint, read_prompts(args.prompts), sampling, args.out)
 
 

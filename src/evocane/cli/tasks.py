@@ -33,6 +33,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path)
     p.add_argument("--dataset", required=True, type=Path, help="task dataset directory (task-inputs output)")
     p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let the checkpoint's model run code it ships (Hugging Face trust_remote_code); only for models you trust")
 
 
 @command("task-score", "score a task dataset with a checkpoint of any engine (keeps the distributions the task needs)", _score_args)
@@ -41,6 +43,7 @@ def _task_score(args: argparse.Namespace) -> None:
     from evocane.evaluate.tasks import distribution_windows
 
     engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
+    engine.allow_remote_code = args.trust_remote_code
     engine.score(args.checkpoint, args.dataset, "test", args.out, distribution_windows(args.task, args.dataset))
 
 

@@ -79,6 +79,11 @@ class Engine(abc.ABC):
     atomically (nothing appears at the output path when it fails) and returns the output path."""
 
     name: str = ""
+    # Whether a checkpoint this engine scores or generates with may run code shipped with its model (Hugging Face's
+    # trust_remote_code). Set by the user (`evocane score|generate|task-score --trust-remote-code`, which the rules
+    # pass from the model's own config), never read from a checkpoint's metadata: a checkpoint from elsewhere must
+    # not be able to switch it on.
+    allow_remote_code: bool = False
 
     @abc.abstractmethod
     def train(

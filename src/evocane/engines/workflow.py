@@ -61,6 +61,11 @@ class EnginePlan:
         """threads / mem_mb / runtime / gpu of the job's model (models.<name>.resources)."""
         return lambda wildcards: self.models[wildcards.model]["resources"][key]
 
+    def remote_code(self, wildcards: Any) -> list[str]:
+        """``--trust-remote-code`` for the scoring and generation commands when the model's own config (the user's)
+        sets params.trust_remote_code: never decided by the checkpoint."""
+        return ["--trust-remote-code"] if (self.models[wildcards.model].get("params") or {}).get("trust_remote_code") else []
+
     def hpo_best(self, wildcards: Any) -> list[str]:
         """The best.yaml of the study a model takes its params from (params_from_hpo), if any."""
         study = self.models[wildcards.model].get("params_from_hpo")

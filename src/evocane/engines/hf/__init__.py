@@ -137,7 +137,7 @@ class HFEngine(Engine):
     ) -> Path:
         from evocane.engines.hf.scoring import score_split
 
-        config, params, loaded = _load(checkpoint)
+        config, params, loaded = _load(checkpoint, self.allow_remote_code)
         meta = {
             "model": config.name, "engine": self.name, "variant": dataset_variant_name(dataset_dir), "split": split,
             "checkpoint": str(checkpoint), "dataset": str(dataset_dir), "kind": loaded.kind,
@@ -148,16 +148,20 @@ class HFEngine(Engine):
         from evocane.engines.hf.generation import generate_records
         from evocane.predictions import write_generated_fasta
 
-        config, _, loaded = _load(checkpoint)
+        config, _, loaded = _load(checkpoint, self.allow_remote_code)
         return write_generated_fasta(generate_records(loaded, prompts, sampling, config.name), out_fasta)
 
 
-def _load(checkpoint: Path) -> tuple[ModelConfig, HFParams, Any]:
+def _load(checkpoint: Path, allow_remote_code: bool) -> tuple[ModelConfig, HFParams, Any]:
+    """The checkpoint's model for scoring or generation; its own params' trust_remote_code is ignored (the caller's
+    ``allow_remote_code`` decides)."""
+    import dataclasses
+
     from evocane.engines.hf.model import HF_META_KEY, load_checkpoint
 
     meta = read_checkpoint_meta(checkpoint)
     config = checkpoint_model(checkpoint)
-    params = HFParams.from_mapping(config.params)
+    params = dataclasses.replace(HFParams.from_mapping(config.params), trust_remote_code=allow_remote_code)
     return config, params, load_checkpoint(Path(checkpoint), params, meta.get(HF_META_KEY) or {})
 
 
