@@ -25,6 +25,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,6 @@ VARIANT = "homology_split"
 CULTIVAR = "mockcane"
 CHECKPOINT_TIMINGS = ("created", "train_seconds")
 REPORT_TIMINGS = re.compile(r"var (runtimes|timeline)_spec = .*?;\n")
-REPORT_KILL_AFTER = 4.0  # seconds
 
 
 def small_config() -> dict:
@@ -130,12 +130,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class Kill:
     kind: str
     targets: list[str]  # what the run is asked for: the job and the jobs it needs, nothing after it
-    running: Callable[[Path], bool]  # true once the job has started (its log or its temporary output appeared)
+    running: Callable[[Path, str], bool]  # true once the job runs (its log or its temporary output appeared)
     unfinished: str  # an output of the job, absent right after the kill if the kill hit the job while it ran
 
 
-def exists(pattern: str) -> Callable[[Path], bool]:
-    return lambda directory: any(directory.glob(pattern))
+def exists(pattern: str) -> Callable[[Path, str], bool]:
+    return lambda directory, _: any(directory.glob(pattern))
 
 
 VARIANT_DIR = layout.dataset(VARIANT)
@@ -154,14 +154,19 @@ KILLS = [
 ]  # fmt: skip
 
 
-def kill_while(directory: Path, command: list[str], running: Callable[[Path], bool], what: str, timeout: float = 300) -> None:
-    """Start ``command`` in a new session, wait until ``running`` holds, then SIGKILL the whole process group."""
+def kill_while(directory: Path, command: list[str], running: Callable[[Path, str], bool], what: str, timeout: float = 300) -> None:
+    """Start ``command`` in a new session, wait until ``running(directory, its output so far)`` holds, then SIGKILL
+    the whole process group (Snakemake and every job it started)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(process.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
     deadline = time.monotonic() + timeout
     try:
-        while not running(directory):
+        while not running(directory, "".join(output)):
             if process.poll() is not None:
-                pytest.fail(f"{what}: the run ended before the job could be caught\n{process.stderr.read()[-3000:] if process.stderr else ''}")
+                reader.join(5)
+                pytest.fail(f"{what}: the run ended before the job could be caught (too short?)\n{''.join(output)[-3000:]}")
             if time.monotonic() > deadline:
                 pytest.fail(f"{what}: the job did not start within {timeout} s")
             time.sleep(0.02)
@@ -170,8 +175,7 @@ def kill_while(directory: Path, command: list[str], running: Callable[[Path], bo
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-        if process.stderr:
-            process.stderr.close()
+        reader.join(5)
     _wait_for_group(process.pid)
 
 
@@ -195,11 +199,10 @@ def test_killed_jobs_rerun_to_the_reference_bytes(reference: Path, tmp_path: Pat
         snakemake(directory, "--unlock")
     snakemake(directory, "--cores", "2", "--rerun-incomplete")
 
-    # the report has no log or temporary to wait for: it is killed REPORT_KILL_AFTER seconds into its ~14 s (while
-    # it collects the results), then made again, whole
-    started = time.monotonic()
-    kill_while(directory, snakemake_command(directory, "--report", layout.report()),
-               lambda _: time.monotonic() - started > REPORT_KILL_AFTER, "report")  # fmt: skip
+    # the report has no log or temporary to wait for: it is killed while it adds the results ("Adding ..." on its
+    # output), then made again, whole
+    kill_while(directory, snakemake_command(directory, "--report", layout.report()), lambda _, log: "\nAdding " in log, "report")
+    assert not (directory / layout.report()).exists(), "report: finished before the kill"
     snakemake(directory, "--report", layout.report())
 
     assert set(result_files(directory, hidden=False)) == set(result_files(reference, hidden=False))
