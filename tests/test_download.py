@@ -144,3 +144,24 @@ def test_http_404_is_one_clear_error(server: tuple[str, Path], tmp_path: Path) -
 def test_unsupported_scheme(tmp_path: Path) -> None:
     with pytest.raises(EvocaneError, match="unsupported URL scheme"):
         download("s3://bucket/genome.fa", tmp_path / "g.fa")
+
+
+def test_the_download_rule_passes_config_values_as_single_quoted_arguments(tmp_path: Path) -> None:
+    """Defence in depth behind the URL pattern: a URL with shell operators the pattern allows (& ;) and the sha256
+    reach `evocane download` as one argument each, as the planned command shows."""
+    import shlex
+
+    import yaml
+
+    from conftest import snakemake
+
+    url = "http://127.0.0.1:9/g.fa?a=1&b=2;c"
+    config = {"cultivars": {"x": {"sources": [{"fasta": {"url": url, "sha256": "a" * 64}}]}}}
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "-p", "resources/downloads/x/g.fa", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = next(line for line in result.stdout.splitlines() if "evocane download" in line)
+    assert f"--url '{url}'" in line  # quoted: the shell sees & and ; as characters of the URL, not as operators
+    words = shlex.split(line[line.index("evocane download") :])
+    assert words[words.index("--url") + 1] == url and words[words.index("--sha256") + 1] == "a" * 64
