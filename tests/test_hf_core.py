@@ -423,7 +423,7 @@ def test_generation_is_seeded_dna_and_spans_contexts(tair_dataset: Path, tmp_pat
     greedy = read_generated_fasta(engine.generate(checkpoint, prompts[:1], SamplingConfig(n_tokens=5, temperature=0.0), tmp_path / "g.fa"))
     from evocane.engines.hf import _load
 
-    _, _, loaded = _load(checkpoint)
+    _, _, loaded = _load(checkpoint, allow_remote_code=False)
     context = list(np.frombuffer(tokens.upper().encode(), np.uint8))
     expected = ""
     for _ in range(5):
