@@ -87,7 +87,7 @@ def test_two_workers_share_one_journal(tmp_path: Path, toy: Path) -> None:
     for slot in (0, 1):
         record = json.loads((tmp_path / f"results/hpo/search/trials/{slot}.json").read_text())
         assert record["state"] == "COMPLETE" and set(record["params"]) == {"lr"} and record["intermediate"]
-    assert not (tmp_path / "results/hpo/search/work/0").exists()  # a trial's scratch space goes with it
+    assert not (tmp_path / "results/hpo/search/work").exists()  # the trials' scratch space goes with them
 
     # the finished slots are not trained again
     again = subprocess.run([EVOCANE, "hpo-trial", "--config", str(config), "--study", "search", "--slot", "0", "--dataset", str(toy)],

@@ -6,6 +6,7 @@ split."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -136,4 +137,6 @@ def _train_trial(
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the study's work/ folder goes with its last trial's scratch space
+            work.parent.rmdir()
     return next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
