@@ -10,19 +10,31 @@
 #       snakemake --profile profiles/slurm-gpu --configfile config/sugarcane.yaml
 #       snakemake --report results/report.html
 
+from pathlib import Path
+
 from snakemake.utils import min_version
 
-from evocane.config import is_whole_config
+from evocane.config import is_whole_config, load_yaml
+from evocane.errors import EvocaneError
 
 min_version("9.19")
+DEMO_CONFIG = "config/config.yaml"
 
 
 # The demo config is the base that --configfile overlays (e.g. `evo2: {enabled: true}`) merge over, unless a
 # --configfile is a whole configuration naming its own genomes (`cultivars:`, e.g. config/sugarcane.yaml): then the
-# demo's cultivars, dataset variants, models and experiments stay out of the run.
-if not is_whole_config(*workflow.overwrite_configfiles):
+# demo's cultivars, dataset variants, models and experiments stay out of the run. The files are read with evocane's
+# loader first: Snakemake's own reports a YAML syntax error without file or line (a --configfile with one never gets
+# here: Snakemake reads those before the Snakefile; `evocane validate-config -c FILE` names the line).
+try:
+    _whole = is_whole_config(*workflow.overwrite_configfiles)
+    if not _whole and Path(DEMO_CONFIG).exists():
+        load_yaml(DEMO_CONFIG)
+except EvocaneError as _error:
+    raise WorkflowError(str(_error)) from None
+if not _whole:
 
-    configfile: "config/config.yaml"
+    configfile: DEMO_CONFIG
 
 
 report: "report/workflow.rst"
