@@ -128,6 +128,7 @@ def with_models(config: dict[str, Any], models: dict[str, Any], experiments: dic
     return {**config, "datasets": {"variants": variants}, "models": models, "experiments": experiments or {"e": {"models": list(models)}}}
 
 
+HF = {"engine": "hf", "params": {"steps": 2}}
 MARKOV = {"engine": "markov", "params": {"orders": [1, 2]}}
 
 
@@ -499,6 +500,18 @@ CASES: list[Case] = [
     Case("workflow-variant-cultivar", "workflow", "a dataset variant naming no cultivar",
          "config key 'datasets.variants.v.cultivars': no cultivar named 'y'",
          dry_run({**base_config(), "datasets": {"variants": {"v": {"cultivars": ["y"], "split": {"strategy": "random_windows"}}}}})),
+    # hyperparameter search spaces (hpo.studies), checked when the workflow is parsed
+    Case("workflow-hpo-unknown-param", "workflow", "a study searching a param the engine does not have",
+         "config key 'hpo.studies.s.space.learning_rate': 'learning_rate' is not a param of engine hf",
+         dry_run(with_models(base_config(), {"markov": MARKOV, "h": HF}) | {"hpo": {"studies": {"s": {"model": "h", "variant": "v",
+                 "space": {"learning_rate": {"type": "float", "low": 0.001, "high": 0.01}}}}}})),
+    Case("workflow-hpo-bounds", "workflow", "a search range with low above high",
+         "config key 'hpo.studies.s.space.lr': low (0.1) must be below high (0.01)",
+         dry_run(with_models(base_config(), {"markov": MARKOV, "h": HF}) | {"hpo": {"studies": {"s": {"model": "h", "variant": "v",
+                 "space": {"lr": {"type": "float", "low": 0.1, "high": 0.01}}}}}})),
+    Case("workflow-hpo-empty-space", "workflow", "a study with an empty search space",
+         "config key 'hpo.studies.s.space'",
+         dry_run(with_models(base_config(), {"markov": MARKOV, "h": HF}) | {"hpo": {"studies": {"s": {"model": "h", "variant": "v", "space": {}}}}})),
     # genome room: FASTA (`evocane prepare-genome`)
     Case("fasta-missing", "genome", "a FASTA `path:` that does not exist", "absent.fa: input file not found",
          prepare_paths(lambda w, d: d / "absent.fa")),
