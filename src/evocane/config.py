@@ -489,7 +489,7 @@ def write_job_config(
     text = json.dumps(content, sort_keys=True, indent=1) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:20]
     path = Path(directory) / f"{digest}.json"
-    if not path.exists() or path.read_text() != text:
+    if not path.exists():  # named by its content and written atomically: an existing file holds exactly this text
         with atomic_path(path) as temp:
             temp.write_text(text)
     return path
