@@ -100,7 +100,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     derived from modules that take a while to import, and a workflow job runs one command)."""
     parser = argparse.ArgumentParser(prog="evocane", description=__doc__)
     parser.add_argument("--version", action="version", version=f"evocane {__version__}")
-    parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug-level log messages")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     _load_rooms()
     chosen = next((word for word in argv if word in COMMANDS), None) if argv is not None else None

@@ -54,9 +54,9 @@ def _checkpoint_engine(checkpoint: Path):  # type: ignore[no-untyped-def]
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory of any engine (holds evocane_checkpoint.json)")
+    p.add_argument("--dataset", required=True, type=Path, help="dataset directory in the dataset contract (a variant or its scored subset)")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split to score")
     p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
     p.add_argument("--distribution-windows", type=int, default=0, help="keep full A/C/G/T distributions for this many windows")
     p.add_argument("--trust-remote-code", action="store_true",
@@ -75,7 +75,7 @@ def _score(args: argparse.Namespace) -> None:
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory of any engine (holds evocane_checkpoint.json)")
     p.add_argument("--prompts", required=True, type=Path, help="prompt FASTA (ids are kept in the output)")
     p.add_argument("--out", required=True, type=Path, help="generated FASTA")
     p.add_argument("--trust-remote-code", action="store_true",
@@ -103,12 +103,12 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _prompts_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("--count", type=int, required=True)
-    p.add_argument("--length", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory (results/datasets/<variant>)")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="split the prompts come from (default: test)")
+    p.add_argument("--count", type=int, required=True, help="number of prompts")
+    p.add_argument("--length", type=int, required=True, help="bases per prompt (after the lineage tag, if any); windows with an N among them are skipped")
+    p.add_argument("--seed", type=int, default=0, help="seed of the window draw (default 0)")
+    p.add_argument("--out", required=True, type=Path, help="prompt FASTA to write")
 
 
 @command("make-prompts", "draw generation prompts (window prefixes) from a dataset split as FASTA", _prompts_args)

@@ -55,12 +55,12 @@ def _nextbase(args: argparse.Namespace) -> None:
 
 def _plots_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--metrics", required=True, type=Path)
-    p.add_argument("--windows", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="the scored dataset directory (variant or its scored subset)")
+    p.add_argument("--metrics", required=True, type=Path, help="metrics.tsv written by evocane nextbase")
+    p.add_argument("--windows", required=True, type=Path, help="windows.parquet written by evocane nextbase")
     p.add_argument("--predictions", required=True, nargs="+", type=Path, help="prediction sets of the plotted split (distributions)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--split", default="test", help="split to plot (default: test)")
+    p.add_argument("--out-dir", required=True, type=Path, help="directory for the figures and ranked_windows.tsv")
 
 
 @command("nextbase-plots", "next-base figures and the ranked table of best/worst windows", _plots_args)
