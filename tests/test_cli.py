@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
+from test_markov import small_windows, write_dataset  # noqa: F401  (small_windows is a fixture)
 
 # (command, option) pairs whose help is argparse.SUPPRESS on purpose; none today.
 DELIBERATELY_HIDDEN: set[tuple[str, str]] = set()
@@ -61,6 +62,43 @@ def test_help_check_names_an_option_without_help() -> None:
         assert "--documented" not in str(failure.value)
     finally:
         del COMMANDS["zz-test-only"]
+
+
+# --- progress bars ----------------------------------------------------------------------------------------------------
+def _tqdm_calls() -> list[tuple[str, int, dict[str, object]]]:
+    calls = []
+    for path in sorted((REPO / "src" / "evocane").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "tqdm":
+                keywords = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg in ("unit", "unit_scale")}
+                calls.append((str(path.relative_to(REPO)), node.lineno, keywords))
+    return calls
+
+
+def test_progress_bars_count_bases_in_bp() -> None:
+    """A bar with a scaled unit shows k/M prefixes on the rate: bases must read "kbp/s" (kb/s reads as kilobits);
+    bytes keep "B". Every other unit is a plain count (windows, records, steps, batches)."""
+    calls = _tqdm_calls()
+    assert len(calls) >= 10, calls
+    scaled = [(path, line, kw) for path, line, kw in calls if kw.get("unit_scale")]
+    assert {kw["unit"] for _, _, kw in scaled} <= {"bp", "B"}, scaled
+    base_bars = [(path, line) for path, line, kw in scaled if kw["unit"] == "bp"]
+    # markov train + score, hf scoring, evo2 scoring
+    assert len(base_bars) == 4, base_bars
+    assert not [c for c in calls if str(c[2].get("unit", "")).strip() in ("b", "base", "bases", "kb")], calls
+
+
+def test_markov_bars_show_bp_per_second(tmp_path: Path, small_windows, capsys) -> None:  # type: ignore[no-untyped-def]
+    """What a user sees: the Markov engine's training and scoring bars on real TAIR10 windows."""
+    from evocane.engines.base import ModelConfig, get_engine
+
+    dataset = write_dataset(tmp_path / "ds", small_windows)
+    engine = get_engine("markov")
+    engine.train(dataset, ModelConfig("mk", "markov", {"orders": [2], "concentration": 2.0}), tmp_path / "ckpt")
+    engine.score(tmp_path / "ckpt", dataset, "test", tmp_path / "pred")
+    bars = capsys.readouterr().err
+    assert "train mk" in bars and "score mk" in bars
+    assert "bp/s" in bars and "b/s" not in bars.replace("bp/s", "")
 
 
 # --- resources/ ---------------------------------------------------------------------------------------------------------

@@ -342,7 +342,7 @@ class MarkovEngine(Engine):
         target_weight[WEIGHT_SOFTMASKED] = params.softmasked_weight
         began = time.perf_counter()
         n_bases = 0
-        progress = tqdm(total=int(windows["length"].sum()), unit="b", unit_scale=True, desc=f"train {model.name}")
+        progress = tqdm(total=int(windows["length"].sum()), unit="bp", unit_scale=True, desc=f"train {model.name}")
         for chunk in _window_chunks(windows, params.chunk_bases):
             tokens, weight_codes, starts, _ = _chunk_arrays(arrays, chunk)
             encoded = encode_chunk(tokens, weight_codes, starts)
@@ -402,7 +402,7 @@ class MarkovEngine(Engine):
                 for k in params.orders
             }
             try:
-                progress = tqdm(total=int(windows["length"].sum()), unit="b", unit_scale=True, desc=f"score {model_config.name} {split}")
+                progress = tqdm(total=int(windows["length"].sum()), unit="bp", unit_scale=True, desc=f"score {model_config.name} {split}")
                 for chunk in _window_chunks(windows, params.chunk_bases):
                     tokens, weight_codes, starts, lengths = _chunk_arrays(arrays, chunk)
                     encoded = encode_chunk(tokens, weight_codes, starts)

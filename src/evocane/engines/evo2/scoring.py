@@ -208,7 +208,7 @@ def score_split(
             return fold_acgt(model_fn(ids.long()))
 
     start = time.perf_counter()
-    with PredictionWriter(out_dir, meta) as writer, tqdm(total=total, unit="base", desc=f"evo2 score {split}", mininterval=5) as bar:
+    with PredictionWriter(out_dir, meta) as writer, tqdm(total=total, unit="bp", unit_scale=True, desc=f"evo2 score {split}", mininterval=5) as bar:
 
         def consume(item: Any, result: np.ndarray | None) -> None:
             if isinstance(item, _GroupEnd):

@@ -112,7 +112,7 @@ def score_split(
     scorer = WindowScorer(loaded, batch_size, stride)
     meta = {**meta, "per_base": token_map.per_base, "context": loaded.context, "stride": scorer.stride,
             "precision": loaded.precision, "device": str(loaded.device)}  # fmt: skip
-    progress = tqdm(total=int(windows["length"].sum()), unit="b", unit_scale=True, desc=f"score {meta.get('model', '')} {split}")
+    progress = tqdm(total=int(windows["length"].sum()), unit="bp", unit_scale=True, desc=f"score {meta.get('model', '')} {split}")
     with PredictionWriter(out_dir, meta) as writer:
         pending: list[_Pending] = []
         for row, tokens, _, _ in dataset.iter_windows(split):
