@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import importlib.util
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -114,3 +116,78 @@ def test_resources_folder_is_in_the_clone_with_only_its_readme_tracked() -> None
         ignored = subprocess.run(["git", "check-ignore", "-q", inside], cwd=REPO)
         assert ignored.returncode == 0, f"{inside} is not ignored"
     assert subprocess.run(["git", "check-ignore", "-q", "resources/README.md"], cwd=REPO).returncode == 1
+
+
+# --- evocane engines ------------------------------------------------------------------------------------------------------
+def _imports(*modules: str) -> bool:
+    """Whether every module imports, asked in a fresh interpreter (the independent check)."""
+    code = "import importlib, sys\nfor m in sys.argv[1:]:\n    importlib.import_module(m)"
+    return subprocess.run([sys.executable, "-c", code, *modules], capture_output=True).returncode == 0
+
+
+def _torch_sees_cuda() -> bool:
+    code = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_engines_tells_importable_from_runnable_on_this_machine() -> None:
+    result = run_cli("engines", "--json")
+    assert result.returncode == 0, result.stderr
+    status = {row["engine"]: row for row in map(json.loads, result.stdout.splitlines())}
+    from evocane.engines.base import engine_names
+
+    assert sorted(status) == engine_names()
+
+    hf_imports = _imports("torch", "transformers", "tokenizers", "safetensors", "peft")
+    # vortex needs Triton and (without flash-attn) evocane's stand-in module, so ask for Triton and the packages
+    evo2_imports = _imports("torch", "peft", "triton", "vortex") and importlib.util.find_spec("evo2") is not None
+    cuda = _torch_sees_cuda()
+    container = shutil.which("apptainer") or shutil.which("singularity")
+
+    assert status["markov"]["importable"] and status["markov"]["runnable"]
+    assert status["markov"]["run_detail"] == "on the CPU"
+    assert status["hf"]["importable"] == hf_imports
+    assert status["hf"]["runnable"] == hf_imports  # CPU or GPU
+    assert ("on CUDA GPU" in status["hf"]["run_detail"]) == (hf_imports and cuda)
+    if hf_imports:
+        assert "torch " in status["hf"]["import_detail"] and "transformers " in status["hf"]["import_detail"]
+    assert status["evo2"]["importable"] == evo2_imports
+    assert status["evo2"]["runnable"] == (evo2_imports and cuda)
+    if not cuda:
+        assert "needs a CUDA GPU, none visible" in status["evo2"]["run_detail"]
+    if not evo2_imports:
+        assert "vortex" in status["evo2"]["import_detail"] or "No module named" in status["evo2"]["import_detail"]
+    assert status["bionemo"]["importable"]  # the host side is evocane's own code
+    assert status["bionemo"]["runnable"] == bool(container)
+    if not container:
+        assert "apptainer or singularity" in status["bionemo"]["run_detail"]
+
+    text = run_cli("engines")
+    assert text.returncode == 0
+    for name, row in status.items():
+        block = text.stdout.split(f"{name}\n", 1)[1]
+        assert f"importable:    {'yes' if row['importable'] else 'no'}: {row['import_detail']}" in block
+        assert f"runnable here: {'yes' if row['runnable'] else 'no'}: {row['run_detail']}" in block
+
+
+def test_engines_sees_a_container_runtime_and_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other side of each check: apptainer on PATH makes bionemo runnable; a visible GPU puts hf on it and makes
+    evo2 runnable exactly when its dependencies import."""
+    from evocane.engines import readiness
+
+    apptainer = tmp_path / "bin" / "apptainer"
+    apptainer.parent.mkdir()
+    apptainer.write_text("#!/bin/sh\nexit 0\n")
+    apptainer.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{apptainer.parent}:/usr/bin:/bin")
+    bionemo = readiness.engine_readiness("bionemo")
+    assert bionemo.runnable and str(apptainer) in bionemo.run_detail
+
+    monkeypatch.setattr(readiness, "cuda_device", lambda: ("NVIDIA H200", ""))
+    hf = readiness.engine_readiness("hf")
+    assert hf.runnable == hf.importable and (not hf.importable or hf.run_detail == "on CUDA GPU NVIDIA H200")
+    evo2 = readiness.engine_readiness("evo2")
+    assert evo2.runnable == evo2.importable
+    monkeypatch.setattr(readiness, "cuda_device", lambda: (None, "torch 2.13.0+cpu is a CPU-only build"))
+    assert not readiness.engine_readiness("evo2").runnable
+    assert readiness.engine_readiness("hf").run_detail.startswith("on the CPU only: no CUDA GPU visible")

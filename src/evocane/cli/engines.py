@@ -119,21 +119,23 @@ def _make_prompts(args: argparse.Namespace) -> None:
 
 
 def _engines_args(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--json", action="store_true", help="one JSON object per engine instead of the text listing")
 
 
-@command("engines", "list the registered engines and whether each can be loaded here", _engines_args)
+@command("engines", "list the registered engines: whether each imports here and whether it can run on this machine", _engines_args)
 def _engines(args: argparse.Namespace) -> None:
-    from evocane.engines.base import engine_names, get_engine
-    from evocane.errors import EvocaneError
+    import dataclasses
+    import json
 
-    for name in engine_names():
-        try:
-            engine = get_engine(name)
-            status = f"available ({type(engine).__module__}.{type(engine).__name__})"
-        except EvocaneError as error:
-            status = f"not available: {error}"
-        print(f"{name}\t{status}")
+    from evocane.engines.readiness import all_engines
+
+    for status in all_engines():
+        if args.json:
+            print(json.dumps(dataclasses.asdict(status)))
+            continue
+        print(f"{status.engine}")
+        print(f"  importable:    {'yes' if status.importable else 'no'}: {status.import_detail}")
+        print(f"  runnable here: {'yes' if status.runnable else 'no'}: {status.run_detail}")
 
 
 def _loss_curves_args(p: argparse.ArgumentParser) -> None:

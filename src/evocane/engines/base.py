@@ -119,13 +119,18 @@ class EngineEntry:
     rules/engines.smk. ``check``: "module:function" called with the validated config when the workflow is parsed,
     for the checks of its params that the schema cannot express (raises EvocaneError naming the key).
     ``trains``: "module:function" telling, from (config, model name), whether that model's checkpoint holds
-    training curves (metrics.tsv); the engine then gets a training-curve figure in the report."""
+    training curves (metrics.tsv); the engine then gets a training-curve figure in the report.
+    ``dependencies``: "module:function" importing the engine's third-party Python dependencies and returning their
+    versions (raises on a missing one); ``runs_on``: what the machine needs to run it (``cpu``, ``cpu_or_cuda``,
+    ``cuda``, ``container``). Both only feed `evocane engines` (evocane.engines.readiness)."""
 
     target: str | type[Engine]
     conda_env: str = "genome"
     own_rules: bool = False
     check: str | None = None
     trains: str | None = None
+    dependencies: str | None = None
+    runs_on: str = "cpu"
 
 
 # Adding an engine: its module, and one line here (or register_engine from a plugin module).
@@ -133,13 +138,15 @@ _ENGINES: dict[str, EngineEntry] = {
     "markov": EngineEntry("evocane.engines.markov:MarkovEngine"),
     "hf": EngineEntry(
         "evocane.engines.hf:HFEngine", conda_env="hf", check="evocane.engines.hf.workflow:hf_params",
-        trains="evocane.engines.hf.workflow:writes_curves",
+        trains="evocane.engines.hf.workflow:writes_curves", dependencies="evocane.engines.hf.workflow:dependencies",
+        runs_on="cpu_or_cuda",
     ),
     "evo2": EngineEntry(
         "evocane.engines.evo2:Evo2Engine", conda_env="evo2", check="evocane.engines.evo2.workflow:check_models",
-        trains="evocane.engines.evo2.workflow:writes_curves",
+        trains="evocane.engines.evo2.workflow:writes_curves", dependencies="evocane.engines.evo2.runtime:dependencies",
+        runs_on="cuda",
     ),
-    "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True),
+    "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True, runs_on="container"),
 }
 
 

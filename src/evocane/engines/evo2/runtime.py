@@ -15,6 +15,7 @@ Quirks handled here (docs/ARCHITECTURE.md, "Evo 2 engine"):
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import sys
 import types
@@ -98,6 +99,21 @@ def import_vortex() -> types.SimpleNamespace:
         Generator=generation.Generator,
         CharLevelTokenizer=tokenizer.CharLevelTokenizer,
     )
+
+
+def dependencies() -> dict[str, str]:
+    """Import what the evo2 engine's jobs import (`evocane engines`): torch, peft, vortex (with Triton) and Arc's evo2
+    configs; their versions, flash-attn and Transformer Engine noted as optional."""
+    from evocane.engines.readiness import imported_versions
+
+    versions = imported_versions(["torch", "peft"])
+    import_vortex()
+    evo2_package_dir()
+    versions.update(imported_versions(["vortex", "triton"]))
+    versions["evo2"] = importlib.metadata.version("evo2")
+    versions["flash-attn"] = "yes" if flash_attn_available() else "absent (PyTorch SDPA instead)"
+    versions["transformer-engine"] = "yes" if transformer_engine_available() else "absent (no FP8)"
+    return versions
 
 
 def evo2_package_dir() -> Path:
