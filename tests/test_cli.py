@@ -9,6 +9,7 @@ import csv
 import importlib.util
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -191,3 +192,126 @@ def test_engines_sees_a_container_runtime_and_a_gpu(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(readiness, "cuda_device", lambda: (None, "torch 2.13.0+cpu is a CPU-only build"))
     assert not readiness.engine_readiness("evo2").runnable
     assert readiness.engine_readiness("hf").run_detail.startswith("on the CPU only: no CUDA GPU visible")
+
+
+# --- evocane leaderboard --show -------------------------------------------------------------------------------------------
+LEADERBOARD_HEADER = ["task", "model", "engine", "variant", "split", "metric", "stratum", "value", "ci_low", "ci_high", "n"]
+# Headline rows as the demo wrote them (results/leaderboard.csv), plus rows --show must leave out: other splits,
+# strata, metrics and tasks.
+LEADERBOARD_ROWS = [
+    ["nextbase", "markov_k10", "markov", "homology_split", "test", "bits_per_base", "nonrepeat", 1.9418, 1.94018, 1.94322, 778243],
+    ["nextbase", "markov_k3", "markov", "homology_split", "test", "bits_per_base", "nonrepeat", 1.94536, 1.94384, 1.94687, 778243],
+    ["nextbase", "hf-lora-tuned", "hf", "homology_split", "test", "bits_per_base", "nonrepeat", 1.94649, 1.94479, 1.94813, 779001],
+    ["nextbase", "markov_k7", "markov", "homology_split", "test", "bits_per_base", "nonrepeat", 1.94162, 1.93997, 1.94304, 778243],
+    ["nextbase", "markov_k10", "markov", "homology_split", "test", "delta_bits_per_base", "nonrepeat", 0.0, 0.0, 0.0, 778243],
+    ["nextbase", "markov_k3", "markov", "homology_split", "test", "delta_bits_per_base", "nonrepeat", 0.003556, 0.00306, 0.004078, 778243],
+    ["nextbase", "hf-lora-tuned", "hf", "homology_split", "test", "delta_bits_per_base", "nonrepeat", 0.004631, 0.003841, 0.005429, 778243],
+    ["nextbase", "markov_k7", "markov", "homology_split", "test", "delta_bits_per_base", "nonrepeat", -0.000184, -0.000285, -7.6e-05, 778243],
+    ["nextbase", "hf-pretrain", "hf", "thaliana_pretrain", "test", "bits_per_base", "nonrepeat", 1.96061, 1.95613, 1.96541, 73495],
+    ["nextbase", "markov_k3", "markov", "homology_split", "validation", "bits_per_base", "nonrepeat", 1.8, 1.7, 1.9, 5000],
+    ["nextbase", "markov_k3", "markov", "homology_split", "test", "bits_per_base", "repeat", 1.5, 1.4, 1.6, 900],
+    ["nextbase", "markov_k3", "markov", "homology_split", "test", "perplexity", "nonrepeat", 3.85, 3.84, 3.86, 778243],
+    ["regulatory", "markov_k3", "markov", "homology_split", "test", "auroc", "tss", 0.61, 0.58, 0.64, 400],
+]
+
+
+def _write_board(path: Path) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(LEADERBOARD_HEADER)
+        writer.writerows(LEADERBOARD_ROWS)
+    return path
+
+
+def _expected_headline(path: Path, split: str = "test") -> dict[str, list[tuple]]:
+    """The independent computation: per variant, (model, engine, bits, low, high, delta, low, high, n) sorted by bits,
+    from the CSV with the standard library."""
+    bits: dict[tuple[str, str], tuple] = {}
+    delta: dict[tuple[str, str], tuple] = {}
+    with open(path) as handle:
+        for row in csv.DictReader(handle):
+            if row["task"] != "nextbase" or row["split"] != split or row["stratum"] != "nonrepeat":
+                continue
+            key = (row["variant"], row["model"])
+            numbers = (float(row["value"]), float(row["ci_low"]), float(row["ci_high"]))
+            if row["metric"] == "bits_per_base":
+                bits[key] = (row["engine"], *numbers, int(row["n"]))
+            elif row["metric"] == "delta_bits_per_base":
+                delta[key] = numbers
+    out: dict[str, list[tuple]] = {}
+    for (variant, model), (engine, value, low, high, n) in bits.items():
+        out.setdefault(variant, []).append((model, engine, value, low, high, *delta.get((variant, model), (None,) * 3), n))
+    return {variant: sorted(rows, key=lambda r: r[2]) for variant, rows in sorted(out.items())}
+
+
+def _parse_shown(text: str) -> dict[str, list[tuple]]:
+    """The printed table back into numbers: blocks of `variant`, a header line, then one line per model; cells are
+    separated by at least two spaces (a CI holds one)."""
+
+    def interval(cell: str) -> tuple[float, float]:
+        low, high = cell.strip("[]").split(", ")
+        return float(low), float(high)
+
+    shown: dict[str, list[tuple]] = {}
+    for block in text.split("\n\n")[1:]:
+        variant, header, *lines = block.strip("\n").splitlines()
+        assert re.split(r"\s{2,}", header) == ["model", "engine", "bits/base", "CI", "Δ bits", "Δ CI", "bases"], header
+        rows = []
+        for line in lines:
+            cells = re.split(r"\s{2,}", line)
+            model, engine, value, ci, *delta_cells, n = cells
+            if delta_cells == ["baseline"]:
+                delta: tuple = (0.0, 0.0, 0.0)
+            elif delta_cells:
+                delta = (float(delta_cells[0]), *interval(delta_cells[1]))
+            else:
+                delta = (None, None, None)
+            rows.append((model, engine, float(value), *interval(ci), *delta, int(n.replace(",", ""))))
+        shown[variant] = rows
+    return shown
+
+
+def _assert_same(shown: dict[str, list[tuple]], expected: dict[str, list[tuple]]) -> None:
+    assert list(shown) == list(expected)
+    for variant in expected:
+        assert [r[:2] for r in shown[variant]] == [r[:2] for r in expected[variant]], variant
+        for got, want in zip(shown[variant], expected[variant]):
+            assert got[8] == want[8]
+            for g, w in zip(got[2:8], want[2:8]):
+                assert (g is None) == (w is None), (got, want)
+                if w is not None:
+                    assert g == pytest.approx(w, abs=5e-5), (got, want)
+
+
+def test_leaderboard_show_prints_the_headline_table(tmp_path: Path) -> None:
+    board = _write_board(tmp_path / "leaderboard.csv")
+    result = run_cli("leaderboard", "--show", "--csv", str(board))
+    assert result.returncode == 0, result.stderr
+    expected = _expected_headline(board)
+    assert list(expected) == ["homology_split", "thaliana_pretrain"]
+    _assert_same(_parse_shown(result.stdout), expected)
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    # the baseline's own row says so instead of +0.0000 [+0.0000, +0.0000]; a model without a difference shows none
+    assert re.search(r"^markov_k10 +markov +1\.9418 +\[1\.9402, 1\.9432\] +baseline +778,243$", result.stdout, re.M)
+    assert re.search(r"^markov_k7 +markov +1\.9416 +\[1\.9400, 1\.9430\] +-0\.0002 +\[-0\.0003, -0\.0001\] +778,243$", result.stdout, re.M)
+    assert "5,000" not in result.stdout and "1.8000" not in result.stdout and "1.5000" not in result.stdout
+
+    only = run_cli("leaderboard", "--show", "--csv", str(board), "--variant", "thaliana_pretrain")
+    assert only.returncode == 0, only.stderr
+    _assert_same(_parse_shown(only.stdout), {"thaliana_pretrain": expected["thaliana_pretrain"]})
+
+
+def test_leaderboard_show_after_combining_parts_and_its_errors(tmp_path: Path) -> None:
+    part = _write_board(tmp_path / "part.csv")
+    combined = run_cli("leaderboard", "--parts", str(part), "--output", str(tmp_path / "board.csv"), "--show")
+    assert combined.returncode == 0, combined.stderr
+    _assert_same(_parse_shown(combined.stdout), _expected_headline(part))
+    assert (tmp_path / "board.csv").exists()
+
+    unknown = run_cli("leaderboard", "--show", "--csv", str(part), "--variant", "nope")
+    assert unknown.returncode == 2
+    assert "variant 'nope'" in unknown.stderr and "homology_split, thaliana_pretrain" in unknown.stderr
+    missing = run_cli("leaderboard", "--show", cwd=tmp_path)
+    assert missing.returncode == 2 and "results/leaderboard.csv: leaderboard not found" in missing.stderr
+    neither = run_cli("leaderboard")
+    assert neither.returncode == 2 and "--output" in neither.stderr and "--show" in neither.stderr
