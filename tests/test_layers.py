@@ -30,6 +30,8 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "predictions": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "experiments": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "numerics": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
+    # set-up (Snakemake profiles) needs no room
+    "profiles": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
 }
 
 
