@@ -439,6 +439,51 @@ def test_batch_composition_does_not_change_scores(shim: None, dataset: Path, sco
     np.testing.assert_allclose(np.asarray(one.logprob, np.float32), np.asarray(many.logprob, np.float32), atol=2e-2, equal_nan=True)
 
 
+def test_shards_gather_to_the_unsharded_bytes(shim: None, dataset: Path, aare_sequence: np.ndarray, tmp_path: Path) -> None:
+    """Sharded evo2 scoring (`evocane score --shard`): groups and batches are planned over the whole split, so the
+    gathered shards equal the unsharded prediction set byte for byte, through the engine (one group, 2-row batches
+    across the cuts) and with groups of ~1,000 bases that straddle the cuts."""
+    from evocane.engines.base import ModelConfig, shard_windows
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.engines.evo2.scoring import plan_groups, score_split
+    from evocane.predictions import gather_prediction_sets
+
+    model = tiny_model()
+
+    def composition_sensitive(ids: torch.Tensor) -> torch.Tensor:
+        """The model, plus what a GPU's kernels do to a row's rounding: depend on the rest of its batch and its
+        padded shape (on the CPU the tiny model alone does not)."""
+        logits = model(ids)[0]
+        logits[..., ord("A")] += 1e-2 * ids.float().mean()
+        return logits
+
+    # 14 windows of 200 bases: 2-row batches [0, 1], [2, 3] ... in groups of 6 windows; 3 shards cut at 5 and 9
+    equal = build_dataset(tmp_path / "equal", aare_sequence, {"test": [200] * 14})
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    settings = score_settings(batch_tokens=450, group_tokens=1200, **SCORING)  # padded to 224: 2 rows
+    score_split(composition_sensitive, equal, "test", tmp_path / "groups", meta, settings, CPU, ["test_5"])
+    plan = shard_windows(equal, "test", 3)
+    assert [len(ids) for ids in plan] == [5, 4, 5]
+    for i, ids in enumerate(plan):
+        score_split(composition_sensitive, equal, "test", tmp_path / f"groups{i}", meta, settings, CPU, ["test_5"], ids)
+    gathered = gather_prediction_sets([tmp_path / f"groups{i}" for i in range(3)], tmp_path / "groups_gathered", plan)
+    for name in ("index.parquet", "logprob.npy", "top1.npy", "distributions.npz", "meta.json"):
+        assert (gathered / name).read_bytes() == (tmp_path / "groups" / name).read_bytes(), name
+
+    engine = Evo2Engine()
+    params = {**TINY, **SCORING, "batch_tokens": 1100}
+    checkpoint = engine.train(dataset, ModelConfig("tiny", "evo2", params), tmp_path / "ref")
+    whole = engine.score(checkpoint, dataset, "test", tmp_path / "whole", ["test_2", "test_4"])
+    for shards in (2, 3):
+        plan = shard_windows(dataset, "test", shards)
+        parts = [engine.score(checkpoint, dataset, "test", tmp_path / f"{shards}" / f"{i}", ["test_2", "test_4"], ids) for i, ids in enumerate(plan)]
+        gathered = gather_prediction_sets(parts, tmp_path / f"gathered{shards}", plan)
+        for name in ("index.parquet", "logprob.npy", "top1.npy", "distributions.npz", "meta.json"):
+            assert (gathered / name).read_bytes() == (whole / name).read_bytes(), name
+    assert plan_groups(np.array([300, 700, 1500, 64, 500]), 1000) == [(0, 2), (2, 3), (3, 5)]
+    assert plan_groups(np.array([5, 5]), 100) == [(0, 2)] and plan_groups(np.array([], dtype=np.int64), 100) == []
+
+
 def test_without_bos_the_first_base_is_not_scored() -> None:
     from evocane.engines.evo2.scoring import _window
 
@@ -532,7 +577,7 @@ def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     for name, checkpoint in (("ref", reference), ("lora", tuned)):
         engine.score(checkpoint, dataset, "test", tmp_path / f"pred_{name}", ["test_1"])
     ref, tune = PredictionReader(tmp_path / "pred_ref"), PredictionReader(tmp_path / "pred_lora")
-    assert ref.meta["model"] == "evo2_ref" and ref.meta["split"] == "test" and "throughput" in ref.meta
+    assert ref.meta["model"] == "evo2_ref" and ref.meta["split"] == "test" and "throughput" not in ref.meta  # run-independent bytes
     assert not np.allclose(np.nan_to_num(ref.logprob), np.nan_to_num(tune.logprob))
 
     prompts = [Prompt("p1", "ACGTACGTAAC"), Prompt("p2", "acgtacgttTT"), Prompt("p3", "GATTACA")]

@@ -12,6 +12,7 @@ whose loss weight code is 0 (N, IUPAC, lineage tag) are NaN, as the contract say
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ class _Window:
     chunks: list[Chunk]
     keep_distribution: bool
     targets: np.ndarray | None = None  # (number of targets, 4) float32, filled by the consumer
+    selected: bool = True  # written out (a shard scores only its windows; the others only share its batches)
 
 
 @dataclass
@@ -136,27 +138,48 @@ def batches_of(windows: list[Any], settings: ScoreSettings) -> Iterator[Batch]:
             yield Batch(ids, rows, extra)
 
 
-def _groups(dataset: Any, split: str, settings: ScoreSettings, keep: set[str]) -> Iterator[list[_Window]]:
+def plan_groups(lengths: np.ndarray, group_tokens: int) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` of the windows scored together (batched with each other): consecutive windows
+    until they hold ``group_tokens`` bases. Formed over the whole split whatever a shard selects, so a window's
+    batches, hence its bytes, are the same in every shard plan."""
+    groups, start, size = [], 0, 0
+    for row, length in enumerate(np.asarray(lengths, dtype=np.int64)):
+        size += int(length)
+        if size >= group_tokens:
+            groups.append((start, row + 1))
+            start, size = row + 1, 0
+    if start < len(lengths):
+        groups.append((start, len(lengths)))
+    return groups
+
+
+def _groups(dataset: Any, split: str, settings: ScoreSettings, keep: set[str], selected: np.ndarray) -> Iterator[list[_Window]]:
+    """The groups (:func:`plan_groups`) that hold a selected window, as windows ready for batching."""
     table = dataset.split_windows(split)
     arrays = dataset.arrays(split)
-    group: list[_Window] = []
-    size = 0
-    for window_id, offset, length in zip(table["window_id"].astype(str), table["offset"].to_numpy(), table["length"].to_numpy()):
-        tokens, _, weights = arrays.window(int(offset), int(length))
-        group.append(_window(window_id, tokens, weights, settings, window_id in keep))
-        size += int(length)
-        if size >= settings.group_tokens:
-            yield group
-            group, size = [], 0
-    if group:
+    ids = table["window_id"].astype(str).tolist()
+    offsets, lengths = table["offset"].to_numpy(), table["length"].to_numpy()
+    for start, stop in plan_groups(lengths, settings.group_tokens):
+        if not selected[start:stop].any():
+            continue
+        group = []
+        for row in range(start, stop):
+            tokens, _, weights = arrays.window(int(offsets[row]), int(lengths[row]))
+            window = _window(ids[row], tokens, weights, settings, ids[row] in keep)
+            window.selected = bool(selected[row])
+            group.append(window)
         yield group
 
 
 def _items(groups: Iterator[list[_Window]], settings: ScoreSettings) -> Iterator[Batch | _GroupEnd]:
+    """Every batch of each group that holds a selected window (the group's batch plan is the same with or without
+    a selection), then the group's end."""
     for group in groups:
         for window in group:
             window.targets = np.full((len(window.inputs), 4), np.nan, dtype=np.float32)
-        yield from batches_of(group, settings)
+        for batch in batches_of(group, settings):
+            if any(window.selected for window, _ in batch.rows):
+                yield batch
         yield _GroupEnd(group)
 
 
@@ -186,12 +209,16 @@ def score_split(
     settings: ScoreSettings,
     device: torch.device,
     distribution_windows: Sequence[str] = (),
+    windows: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Score every window of ``split``; ``model_fn`` maps (batch, length) int64 token ids on ``device`` to logits.
-    Writes the prediction directory atomically; returns throughput figures."""
+    """Score every window of ``split`` (or the ``windows`` selected, a shard: see
+    :meth:`evocane.engines.base.Engine.score`); ``model_fn`` maps (batch, length) int64 token ids on ``device`` to
+    logits. Writes the prediction directory atomically; returns throughput figures (logged, not written: the
+    prediction set's bytes do not depend on the run's speed)."""
     from tqdm import tqdm
 
     from evocane.dataset.arrays import DatasetReader
+    from evocane.engines.base import selected_windows
     from evocane.predictions import PredictionWriter
 
     settings.check()
@@ -199,8 +226,9 @@ def score_split(
     table = dataset.split_windows(split)
     if table.empty:
         raise EvocaneError(f"{dataset_dir}: split '{split}' has no windows")
+    selected = selected_windows(table, windows, f"{dataset_dir} split '{split}'")
     keep = {str(w) for w in distribution_windows}
-    total = int(table["length"].sum())
+    total = int(table["length"].to_numpy()[selected].sum())
     counters = {"windows": 0, "bases": 0, "padded_tokens": 0, "model_tokens": 0}
 
     def compute(ids: torch.Tensor, _extra: torch.Tensor | None) -> torch.Tensor:
@@ -213,6 +241,9 @@ def score_split(
         def consume(item: Any, result: np.ndarray | None) -> None:
             if isinstance(item, _GroupEnd):
                 for window in item.windows:
+                    if not window.selected:
+                        window.targets = None
+                        continue
                     logprob, top1, distribution = window_scores(window)
                     writer.add(window.window_id, logprob, distribution=distribution if window.keep_distribution else None, top1=top1)
                     window.targets = None
@@ -225,14 +256,15 @@ def score_split(
             counters["padded_tokens"] += result.shape[0] * result.shape[1]
             counters["model_tokens"] += sum(chunk.length for _, chunk in item.rows)
 
-        run_pipeline(_items(_groups(dataset, split, settings, keep), settings), compute, consume, device)
+        run_pipeline(_items(_groups(dataset, split, settings, keep, selected), settings), compute, consume, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
-        writer.meta["throughput"] = {
-            "seconds": round(seconds, 3),
-            "bases_per_second": round(counters["bases"] / seconds, 1),
-            "padding_fraction": round(1 - counters["model_tokens"] / max(1, counters["padded_tokens"]), 4),
-            "recomputed_fraction": round(counters["model_tokens"] / max(1, counters["bases"]) - 1, 4),
-        }
+    throughput = {
+        "seconds": round(seconds, 3),
+        "bases_per_second": round(counters["bases"] / max(seconds, 1e-9), 1),
+        "padding_fraction": round(1 - counters["model_tokens"] / max(1, counters["padded_tokens"]), 4),
+        "recomputed_fraction": round(counters["model_tokens"] / max(1, counters["bases"]) - 1, 4),
+    }
+    log.info("throughput %s", json.dumps(throughput))
     return {"seconds": seconds, **counters}

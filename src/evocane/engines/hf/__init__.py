@@ -133,8 +133,9 @@ class HFEngine(Engine):
         return out_dir
 
     def score(
-        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()
-    ) -> Path:
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         from evocane.engines.hf.scoring import score_split
 
         config, params, loaded = _load(checkpoint, self.allow_remote_code)
@@ -142,7 +143,8 @@ class HFEngine(Engine):
             "model": config.name, "engine": self.name, "variant": dataset_variant_name(dataset_dir), "split": split,
             "checkpoint": str(checkpoint), "dataset": str(dataset_dir), "kind": loaded.kind,
         }  # fmt: skip
-        return score_split(loaded, dataset_dir, split, out_dir, meta, params.score_batch_size, params.stride, distribution_windows)
+        return score_split(loaded, dataset_dir, split, out_dir, meta, params.score_batch_size, params.stride, distribution_windows,
+                           selection=windows)  # fmt: skip
 
     def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:
         from evocane.engines.hf.generation import generate_records
