@@ -523,13 +523,16 @@ def test_lora_wraps_the_input_projection_and_merges_exactly(shim: None) -> None:
         torch.testing.assert_close(merged(ids)[0], adapted, rtol=1e-4, atol=1e-4)
 
 
-def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("rows", [{"micro_batch_size": 2}, {"micro_batch_tokens": 2 * 192 + 191}], ids=["rows", "token_budget"])
+def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       rows: dict[str, int]) -> None:  # fmt: skip
     from evocane.engines import training as core
     from evocane.engines.evo2 import training
 
-    settings = Evo2Params.from_mapping({"mode": "lora", "steps": 4, "seq_length": 192, "micro_batch_size": 2, "grad_accum": 2,
+    settings = Evo2Params.from_mapping({"mode": "lora", "steps": 4, "seq_length": 192, "grad_accum": 2, **rows,
                                         "lr": 3e-3, "warmup_steps": 1, "eval_every": 4, "eval_windows": 2,
                                         "checkpoint_every": 2, "log_every": 1, "lora": {"rank": 4}}).train_settings()  # fmt: skip
+    assert training.TrainWindows(dataset, "train", settings).rows == 2
     straight = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "straight")
     assert straight.metrics[-1]["val_loss"] < straight.metrics[0]["val_loss"]
     assert straight.metrics[-1]["train_loss"] < straight.metrics[1]["train_loss"]
@@ -553,6 +556,33 @@ def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path
     assert resumed.adapter is not None and straight.adapter is not None
     for name, tensor in straight.adapter.items():
         torch.testing.assert_close(resumed.adapter[name], tensor, rtol=1e-5, atol=1e-6)
+
+
+def test_token_budget_fills_micro_batches_of_short_windows(shim: None, dataset: Path, tmp_path: Path) -> None:
+    """micro_batch_tokens: rows = budget // crop length, the crop being min(longest train window incl. tag,
+    seq_length): 524-token windows under seq_length 8,192 take 15 rows of an 8,192-token budget, as one 8 kb window
+    would take one. The same rows as micro_batch_size give the same batches, hence the same step-normalised losses
+    and adapter, bit for bit."""
+    from evocane.engines.evo2 import training
+
+    base = {"mode": "lora", "steps": 3, "grad_accum": 2, "lr": 3e-3, "warmup_steps": 1, "eval_every": 3, "eval_windows": 1,
+            "checkpoint_every": 10, "log_every": 1, "lora": {"rank": 4}}  # fmt: skip
+    short = training.TrainWindows(dataset, "train", Evo2Params.from_mapping({**base, "micro_batch_tokens": 8192}).train_settings())
+    assert short.rows == 8192 // (512 + 12) == 15
+    batches = short.micro_batches(0)
+    assert len(batches) == 2 and batches[0].input_ids.shape == (15, 524)
+    cropped = Evo2Params.from_mapping({**base, "seq_length": 200, "micro_batch_tokens": 1000}).train_settings()
+    assert training.TrainWindows(dataset, "train", cropped).rows == 5
+    no_bos = Evo2Params.from_mapping({**base, "seq_length": 200, "micro_batch_tokens": 1000, "prepend_bos": False}).train_settings()
+    assert training.TrainWindows(dataset, "train", no_bos).rows == 1000 // 199
+
+    by_rows = Evo2Params.from_mapping({**base, "seq_length": 160, "micro_batch_size": 3}).train_settings()
+    by_budget = Evo2Params.from_mapping({**base, "seq_length": 160, "micro_batch_tokens": 3 * 160}).train_settings()
+    runs = [training.train(tiny_model(), dataset, settings, CPU, tmp_path / name) for name, settings in (("rows", by_rows), ("budget", by_budget))]
+    assert [m["train_loss"] for m in runs[0].metrics[1:]] == [m["train_loss"] for m in runs[1].metrics[1:]]
+    assert [m["tokens"] for m in runs[0].metrics] == [m["tokens"] for m in runs[1].metrics]
+    for name, tensor in runs[0].adapter.items():
+        assert torch.equal(runs[1].adapter[name], tensor), name
 
 
 def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:

@@ -55,6 +55,7 @@ class Evo2Params:
     steps: int
     seq_length: int
     micro_batch_size: int
+    micro_batch_tokens: int | None  # token budget per micro-batch; None = micro_batch_size rows
     grad_accum: int
     lr: float | None  # None = DEFAULT_LR of the mode
     min_lr_ratio: float
@@ -111,7 +112,7 @@ class Evo2Params:
         lr = self.lr if self.lr is not None else DEFAULT_LR["lora" if self.mode == "lora" else "full"]
         return TrainSettings(
             mode=self.mode, steps=self.steps, seq_length=self.seq_length, micro_batch_size=self.micro_batch_size,
-            grad_accum=self.grad_accum, lr=lr, min_lr_ratio=self.min_lr_ratio, warmup_steps=self.warmup_steps,
+            micro_batch_tokens=self.micro_batch_tokens, grad_accum=self.grad_accum, lr=lr, min_lr_ratio=self.min_lr_ratio, warmup_steps=self.warmup_steps,
             weight_decay=self.weight_decay, grad_clip=self.grad_clip, softmasked_weight=self.softmasked_weight,
             activation_checkpointing=self.activation_checkpointing, master_weights=self.master_weights,
             prepend_bos=self.prepend_bos, lora_rank=self.lora.rank, lora_alpha=self.lora.alpha,

@@ -101,8 +101,9 @@ class HFEngine(Engine):
                 network = hf_model.apply_lora(network, params.lora, params.seed)
             token_map = TokenMap.from_tokenizer(tokenizer)
             context = hf_model.context_length(network, params.context)
-            train_data = WindowCrops(dataset_dir, "train", token_map, context, params.softmasked_weight, params.max_windows, params.seed)
-            val_data = WindowCrops(dataset_dir, "validation", token_map, context, params.softmasked_weight, None, params.seed)
+            fit = params.micro_batch_tokens is not None  # with a token budget, crops are padded to the longest one only
+            train_data = WindowCrops(dataset_dir, "train", token_map, context, params.softmasked_weight, params.max_windows, params.seed, fit)
+            val_data = WindowCrops(dataset_dir, "validation", token_map, context, params.softmasked_weight, None, params.seed, fit)
             fingerprint = _fingerprint(params, dataset_dir, start)
             torch.manual_seed(params.seed)  # LoRA dropout, attention dropout
             state = train_loop(
