@@ -174,6 +174,42 @@ def test_bucketed_batches_hold_every_chunk_once_at_fast_fft_sizes() -> None:
     assert sorted(seen, key=str) == sorted(((id(w), c) for w in windows for c in w.chunks), key=str)
 
 
+def test_fixed_shapes_plan_few_shapes_and_warm_up_exactly_those_scoring_runs(shim: None, aare_sequence: np.ndarray, tmp_path: Path) -> None:
+    """fixed_shapes: over a log-normal mix of window lengths in several groups, batches take (rows, length) shapes
+    from a small set (lengths m x 2^k, m in 8, 9, 10, 12, 14; rows a full batch or a power of two), fewer than the
+    exact-length plan; planned_shapes (from the lengths alone) is exactly the set scoring runs, and the warm-up
+    runs each of them once before scoring."""
+    from evocane.engines.evo2.scoring import BUCKET_STEPS, planned_shapes, score_split
+
+    rng = np.random.default_rng(3)
+    lengths = np.clip(rng.lognormal(np.log(600), 0.8, 160), 40, 2000).astype(int)
+    fixed = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=20_000)
+    exact = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=20_000, fixed_shapes=False)
+    shapes, exact_shapes = planned_shapes(lengths, fixed), planned_shapes(lengths, exact)
+    assert len(shapes) < len(exact_shapes)
+    for rows, padded in shapes:
+        per_batch = max(1, 4096 // padded)
+        assert rows == per_batch or (rows & (rows - 1) == 0 and rows < per_batch)
+        assert padded <= 8 * 16 or any(padded == m * 2**k for m in BUCKET_STEPS for k in range(4, 12))
+    lengths_used = {padded for _, padded in shapes}
+    assert len(lengths_used) <= 5 * 5  # at most 5 per octave over 40-2,000 tokens (+ short chunks)
+
+    dataset = build_dataset(tmp_path / "mixed", aare_sequence, {"test": lengths[:40].tolist()})
+    model = tiny_model()
+    seen: list[tuple[int, int]] = []
+
+    def recording(ids: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(ids.shape))
+        return model(ids)[0]
+
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    warm = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=6_000, warmup=True)
+    score_split(recording, dataset, "test", tmp_path / "pred", meta, warm, CPU)
+    planned = planned_shapes(lengths[:40], warm)
+    assert seen[: len(planned)] == planned  # the warm-up: every planned shape once, largest first
+    assert set(seen[len(planned) :]) == set(planned)  # scoring runs exactly the planned shapes
+
+
 # --- logits -> contract -----------------------------------------------------------------------------------------------
 def test_fold_acgt_matches_the_contracts_full_vocabulary_fold() -> None:
     from evocane.engines.evo2.scoring import fold_acgt

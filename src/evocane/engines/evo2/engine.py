@@ -50,8 +50,9 @@ class Loaded:
 def _device_context(params: Evo2Params) -> Iterator[Any]:
     import torch
 
-    from evocane.engines.evo2.runtime import require_cuda
+    from evocane.engines.evo2.runtime import configure_caches, require_cuda
 
+    configure_caches(params.compile_cache)
     if params.device == "cpu":
         from evocane.engines.evo2.cpu_shim import cpu_execution
 

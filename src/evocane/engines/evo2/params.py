@@ -47,6 +47,9 @@ class Evo2Params:
     batch_tokens: int
     pad_multiple: int
     kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
+    fixed_shapes: bool  # scoring batch shapes from a small fixed set (settings.ScoreSettings)
+    warmup: bool  # warm every planned batch shape up before timing the scoring
+    compile_cache: str | None  # persistent Triton/inductor cache directory; None = $XDG_CACHE_HOME/evocane
     embed_layers: tuple[str, ...]  # empty = blocks.<7/8 depth>.mlp.l3
     embed_splits: tuple[str, ...]  # splits the workflow embeds (rule evo2_embed)
     # generation
@@ -106,7 +109,7 @@ class Evo2Params:
             self.train_settings().check()
 
     def score_settings(self) -> ScoreSettings:
-        return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple)
+        return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple, self.fixed_shapes, self.warmup)
 
     def train_settings(self) -> TrainSettings:
         lr = self.lr if self.lr is not None else DEFAULT_LR["lora" if self.mode == "lora" else "full"]

@@ -18,6 +18,8 @@ class ScoreSettings:
     prepend_bos: bool  # score position 0 from the BOS token
     batch_tokens: int  # padded tokens per batch
     pad_multiple: int  # pad batch length to a multiple of this
+    fixed_shapes: bool  # batch shapes from a small fixed set (coarse length buckets, power-of-two partial rows)
+    warmup: bool  # run every planned batch shape once before the timed scoring
     group_tokens: int = 1 << 23  # windows read, scored and written together (bounds host memory; not a config key)
 
     def check(self) -> None:
