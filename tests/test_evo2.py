@@ -621,6 +621,33 @@ def test_token_budget_fills_micro_batches_of_short_windows(shim: None, dataset: 
         assert torch.equal(runs[1].adapter[name], tensor), name
 
 
+def test_batched_generation_shares_prefills_and_equals_one_by_one(shim: None, dataset: Path, tmp_path: Path) -> None:
+    """The samples of a prompt share one prefill (its cache copied to every sample's row) and several prompts
+    advance in one batch; each (prompt, sample) gives the bytes it gives alone, from its seed (CPU: no batch-size
+    dependent rounding), greedy and sampled; the engine's FASTA is the same at generate_batch_size 8 and 1."""
+    from evocane.engines.base import ModelConfig, Prompt, SamplingConfig
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.engines.evo2.generation import generate_batch
+
+    model = tiny_model()
+    p, q = "ACGTTGCAAACGGT", "gattacaGATTACA"
+    for temperature, top_k in ((1.0, 0), (0.7, 3), (0.0, 0)):
+        together = generate_batch(model, [p, p, p, q, q], 12, [5, 6, 7, 8, 9], temperature, top_k)
+        alone = [generate_batch(model, [prompt], 12, [seed], temperature, top_k)[0]
+                 for prompt, seed in ((p, 5), (p, 6), (p, 7), (q, 8), (q, 9))]  # fmt: skip
+        assert together == alone
+        if temperature > 0:
+            assert len(set(together[:3])) > 1  # the samples of one prompt differ (own seeds)
+    engine = Evo2Engine()
+    prompts = [Prompt("p1", "ACGTACGTAAC"), Prompt("p2", "acgtacgttTT"), Prompt("p3", "GATTACA")]
+    sampling = SamplingConfig(n_tokens=10, samples_per_prompt=3, seed=2, top_k=4)
+    out = {}
+    for size in (8, 1):
+        checkpoint = engine.train(dataset, ModelConfig("g", "evo2", {**TINY, "generate_batch_size": size}), tmp_path / f"ref{size}")
+        out[size] = engine.generate(checkpoint, prompts, sampling, tmp_path / f"{size}.fa").read_text()
+    assert out[8] == out[1]
+
+
 def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     """train (zero-shot reference and a LoRA fine-tune) -> score -> generate -> embed, through Evo2Engine."""
     from evocane.engines.base import ModelConfig, Prompt, SamplingConfig, checkpoint_model
