@@ -175,7 +175,7 @@ def test_workflow_plans_shard_jobs_and_one_gather_per_split(tmp_path: Path) -> N
 
     (tmp_path / "config").mkdir()
     shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
-    (tmp_path / "shards.yaml").write_text("evaluation: {nextbase: {shards: 2}}\nmodels: {hf-random: {shards: 1}}\n")
+    (tmp_path / "shards.yaml").write_text("evaluation: {nextbase: {shards: 2}}\nmodels: {hf-random: {shards: 1}}\nevo2: {enabled: true}\n")
     result = snakemake("-n", "--configfile", str(tmp_path / "shards.yaml"), "--forceall", cwd=tmp_path)
     assert result.returncode == 0, result.stderr + result.stdout
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", result.stdout, flags=re.M)
@@ -193,3 +193,8 @@ def test_workflow_plans_shard_jobs_and_one_gather_per_split(tmp_path: Path) -> N
     # the task scoring rules shard the same way
     assert of("task_score_shard", "markov") and of("task_gather", "markov") and not of("task_score", "markov")
     assert "results/predictions/markov/homology_split/test.shards/1-of-2" in result.stdout
+    # every shard job asks for its model's resources: an evo2 model's shards are GPU jobs, the gather is not
+    gpu_jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: model=vtx-evo2-7b,.*\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.M)
+    shard_resources = [resources for name, resources in gpu_jobs if name == "score_shard"]
+    assert len(shard_resources) == 4 and all("gpu=1" in r for r in shard_resources)  # 2 splits x 2 shards
+    assert [r for name, r in gpu_jobs if name == "gather_predictions"] and all("gpu=1" not in r for name, r in gpu_jobs if name == "gather_predictions")
