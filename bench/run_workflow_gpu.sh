@@ -12,6 +12,8 @@
 # listed in .git/info/exclude, so name them in the device call's `carry`):
 #   python bench/workflow_gpu.py wheels --out .whl-workflow          # snakemake, jsonschema, pysam, sourmash, vtx, evo2, ...
 #   python bench/workflow_gpu.py slices --out .whl-workflow/data     # the genome slices (~330 kB)
+# Back in OUT_DIR (6 files): versions.txt, config.yaml, snakemake.log, summary.json, leaderboard.csv and
+# results.tar.gz (logs/ with the report and unsharded-score logs, the report, evaluation, loss curves, checkpoint metas).
 # Environment: GPU_SLOTS (GPU jobs side by side on the one GPU, default 3 for 1b, 2 for 7b), WORKFLOW_TIMEOUT (s).
 set -u -o pipefail
 OUT=${1:?output directory}
@@ -20,8 +22,8 @@ ROOT=$PWD
 WHEELS=$ROOT/.whl-workflow
 mkdir -p "$OUT"
 SITE=/tmp/site-workflow
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$WHEELS"/*.whl > "$OUT/pip.log" 2>&1 \
-  || { tail -20 "$OUT/pip.log"; exit 1; }
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" "$WHEELS"/*.whl > /tmp/pip-workflow.log 2>&1 \
+  || { tail -20 /tmp/pip-workflow.log; exit 1; }
 export PYTHONPATH=$SITE:$ROOT/src PYTHONUNBUFFERED=1
 # the rules call `evocane`: this checkout's package, through a launcher on PATH
 mkdir -p /tmp/workflow-bin
@@ -42,14 +44,15 @@ start=$(date +%s)
 timeout "${WORKFLOW_TIMEOUT:-330}" "${SNAKE[@]}" --cores 16 --resources gpu="$SLOTS" --keep-going --printshellcmds \
   > "$OUT/snakemake.log" 2>&1
 echo "workflow exit $? after $(( $(date +%s) - start )) s"
-timeout 60 "${SNAKE[@]}" --nolock --report "$WORK/results/report.html" > "$OUT/report.log" 2>&1
+mkdir -p "$WORK/logs"
+timeout 60 "${SNAKE[@]}" --nolock --report "$WORK/results/report.html" > "$WORK/logs/report.log" 2>&1
 echo "report exit $?"
 
 # the sharded zero-shot test split against one job scoring it whole
 cd "$WORK" || exit 1
 timeout 90 evocane score --checkpoint "results/models/vtx-$SIZE/homology_split/checkpoint" \
   --dataset results/datasets/homology_split/scored --split test --distribution-windows 4 --out "$WORK/unsharded" \
-  > "$OUT/unsharded.log" 2>&1
+  > "$WORK/logs/unsharded.log" 2>&1
 echo "unsharded score exit $?"
 python3 "$ROOT/bench/workflow_gpu.py" summary --log "$OUT/snakemake.log" \
   --sharded "results/predictions/vtx-$SIZE/homology_split/test" --unsharded "$WORK/unsharded" --out "$OUT/summary.json" > /dev/null
