@@ -61,6 +61,26 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distribution-windows", type=int, default=0, help="keep full A/C/G/T distributions for this many windows")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="let the checkpoint's model run code it ships (Hugging Face trust_remote_code); only for models you trust")
+    add_shard_arguments(p)
+
+
+def add_shard_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shards", type=int, default=1,
+                   help="the split is scored by this many jobs (contiguous runs of windows balanced by bases); "
+                        "evocane gather-predictions joins their outputs")  # fmt: skip
+    p.add_argument("--shard", type=int, default=0, help="which of the --shards this job scores (0-based)")
+
+
+def shard_selection(args: argparse.Namespace, dataset: Path, split: str) -> list[str] | None:
+    """The window ids of this job's shard (None = the whole split)."""
+    from evocane.engines.base import shard_windows
+    from evocane.errors import EvocaneError
+
+    if args.shards < 1 or not 0 <= args.shard < args.shards:
+        raise EvocaneError(f"--shard {args.shard} --shards {args.shards}: need shards >= 1 and 0 <= shard < shards")
+    if args.shards == 1:
+        return None
+    return shard_windows(dataset, split, args.shards)[args.shard]
 
 
 @command("score", "score every window of a split with a checkpoint (any engine) into the prediction format", _score_args)
@@ -70,7 +90,22 @@ def _score(args: argparse.Namespace) -> None:
     engine = _checkpoint_engine(args.checkpoint)
     engine.allow_remote_code = args.trust_remote_code
     keep = select_distribution_windows(args.dataset, args.split, args.distribution_windows)
-    engine.score(args.checkpoint, args.dataset, args.split, args.out, keep)
+    engine.score(args.checkpoint, args.dataset, args.split, args.out, keep, shard_selection(args, args.dataset, args.split))
+
+
+def _gather_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, type=Path, help="the dataset directory the shards scored")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
+    p.add_argument("--shards", required=True, nargs="+", type=Path, help="the shards' prediction sets, shard 0 first")
+    p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
+
+
+@command("gather-predictions", "join the prediction sets of a split's shards into the one the unsharded score writes", _gather_args)
+def _gather(args: argparse.Namespace) -> None:
+    from evocane.engines.base import shard_windows
+    from evocane.predictions import gather_prediction_sets
+
+    gather_prediction_sets(args.shards, args.out, shard_windows(args.dataset, args.split, len(args.shards)))
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:

@@ -35,6 +35,9 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="let the checkpoint's model run code it ships (Hugging Face trust_remote_code); only for models you trust")
+    from evocane.cli.engines import add_shard_arguments
+
+    add_shard_arguments(p)
 
 
 @command("task-score", "score a task dataset with a checkpoint of any engine (keeps the distributions the task needs)", _score_args)
@@ -44,7 +47,10 @@ def _task_score(args: argparse.Namespace) -> None:
 
     engine = get_engine(read_checkpoint_meta(args.checkpoint)["engine"])
     engine.allow_remote_code = args.trust_remote_code
-    engine.score(args.checkpoint, args.dataset, "test", args.out, distribution_windows(args.task, args.dataset))
+    from evocane.cli.engines import shard_selection
+
+    selection = shard_selection(args, args.dataset, "test")
+    engine.score(args.checkpoint, args.dataset, "test", args.out, distribution_windows(args.task, args.dataset), selection)
 
 
 def _evaluate_args(p: argparse.ArgumentParser) -> None:

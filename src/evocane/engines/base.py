@@ -99,10 +99,17 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def score(
-        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()
-    ) -> Path:
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         """Score every window of ``split`` and write a prediction set at ``out_dir`` (one prediction directory, or
-        one per member), with full A/C/G/T distributions for ``distribution_windows``."""
+        one per member), with full A/C/G/T distributions for ``distribution_windows``.
+
+        ``windows``: score only these windows of the split (None = all; :func:`selected_windows`), written in split
+        order: one shard of a split scored by several jobs (``evocane score --shard``), whose gathered sets must
+        equal the unsharded set byte for byte. So a window's values must not depend on which other windows are
+        selected: an engine that computes windows together forms its groups and batches over the whole split, as
+        without a selection, and computes those that hold a selected window."""
 
     @abc.abstractmethod
     def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:
@@ -286,6 +293,31 @@ def select_distribution_windows(dataset_dir: str | Path, split: str, count: int)
     ]
     order = sorted(range(len(windows)), key=lambda i: (-coding[i], str(windows["window_id"].iloc[i])))
     return [str(windows["window_id"].iloc[i]) for i in order[:count]]
+
+
+def selected_windows(table: Any, windows: Sequence[str] | None, where: str) -> np.ndarray:
+    """Boolean mask over the rows of a split's window ``table``: the rows named in ``windows`` (None = every row).
+    A name that is not a window of the split is an error naming ``where``."""
+    ids = table["window_id"].astype(str)
+    if windows is None:
+        return np.ones(len(table), dtype=bool)
+    wanted = set(map(str, windows))
+    mask = ids.isin(wanted).to_numpy()
+    if int(mask.sum()) != len(wanted):
+        unknown = sorted(wanted - set(ids[mask]))
+        raise EvocaneError(f"{where}: {len(unknown)} selected windows are not in the split (e.g. {unknown[0]})")
+    return mask
+
+
+def shard_windows(dataset_dir: str | Path, split: str, shards: int) -> list[list[str]]:
+    """The window ids of each of ``shards`` shards of ``split`` (:func:`evocane.predictions.plan_shards`:
+    contiguous runs of windows in split order, balanced by bases)."""
+    from evocane.dataset.arrays import DatasetReader
+    from evocane.predictions import plan_shards
+
+    table = DatasetReader(dataset_dir).split_windows(split)
+    ids = table["window_id"].astype(str).tolist()
+    return [ids[start:stop] for start, stop in plan_shards(table["length"].to_numpy(), shards)]
 
 
 def make_prompts(dataset_dir: str | Path, split: str, count: int, length: int, seed: int) -> list[Prompt]:

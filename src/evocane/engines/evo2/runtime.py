@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import sys
 import types
 from functools import cache
@@ -123,6 +124,22 @@ def evo2_package_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EvocaneError("the Evo 2 engine needs Arc's evo2 package for its model configs (pip install 'evo2==0.6.0')")
     return Path(list(spec.submodule_search_locations)[0])
+
+
+CACHE_VARIABLES = {"TRITON_CACHE_DIR": "triton", "TORCHINDUCTOR_CACHE_DIR": "inductor"}
+
+
+def configure_caches(cache_dir: str | None) -> dict[str, str]:
+    """Point Triton's kernel cache and TorchInductor's at persistent directories under ``cache_dir`` (default
+    ``$XDG_CACHE_HOME/evocane``, i.e. ``~/.cache/evocane``) before anything compiles, so a scoring job does not
+    compile vortex's Triton kernels (rotary; HCS/HCM/HCL with ``kernels``) or torch.compile graphs again when an
+    earlier job on the same filesystem did. A variable the user already set is left alone. Returns the values in
+    force."""
+    base = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evocane"
+    for variable, name in CACHE_VARIABLES.items():
+        if not os.environ.get(variable):
+            os.environ[variable] = str(base / name)
+    return {variable: os.environ[variable] for variable in CACHE_VARIABLES}
 
 
 def require_cuda() -> Any:
