@@ -95,7 +95,7 @@ def _score(args: argparse.Namespace) -> None:
 
 def _gather_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, type=Path, help="the dataset directory the shards scored")
-    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split the shards scored")
     p.add_argument("--shards", required=True, nargs="+", type=Path, help="the shards' prediction sets, shard 0 first")
     p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
 
