@@ -32,7 +32,7 @@ ON_IMAGE = {
     "accelerate", "aiohttp", "certifi", "charset-normalizer", "click", "cloudpickle", "contourpy", "cycler", "einops",
     "filelock", "fonttools", "fsspec", "hf-xet", "huggingface-hub", "idna", "jinja2", "joblib", "kiwisolver", "markdown-it-py",
     "markupsafe", "matplotlib", "mdurl", "mpmath", "msgpack", "networkx", "numpy", "packaging", "pandas", "pillow",
-    "platformdirs", "protobuf", "psutil", "pyarrow", "pygments", "pyparsing", "python-dateutil", "pyyaml", "regex", "requests",
+    "protobuf", "psutil", "pyarrow", "pygments", "pyparsing", "python-dateutil", "pyyaml", "regex", "requests",
     "rich", "safetensors", "scipy", "seaborn", "setuptools", "six", "sympy", "tabulate", "threadpoolctl", "tokenizers", "torch",
     "tqdm", "transformers", "triton", "tzdata", "urllib3", "wrapt", "pytz", "narwhals", "statsmodels",
     "patsy", "scikit-learn", "pip", "wheel", "typer", "shellingham", "simplejson", "sortedcontainers", "toolz",
