@@ -119,13 +119,16 @@ class EngineEntry:
     rules/engines.smk. ``check``: "module:function" called with the validated config when the workflow is parsed,
     for the checks of its params that the schema cannot express (raises EvocaneError naming the key).
     ``trains``: "module:function" telling, from (config, model name), whether that model's checkpoint holds
-    training curves (metrics.tsv); the engine then gets a training-curve figure in the report."""
+    training curves (metrics.tsv); the engine then gets a training-curve figure in the report. ``inputs``:
+    "module:function" giving, from (config, model name, variant), files the model's training job reads besides the
+    dataset (the external engine's submission), so the workflow makes them first."""
 
     target: str | type[Engine]
     conda_env: str = "genome"
     own_rules: bool = False
     check: str | None = None
     trains: str | None = None
+    inputs: str | None = None
 
 
 # Adding an engine: its module, and one line here (or register_engine from a plugin module).
@@ -140,6 +143,10 @@ _ENGINES: dict[str, EngineEntry] = {
         trains="evocane.engines.evo2.workflow:writes_curves",
     ),
     "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True),
+    "external": EngineEntry(
+        "evocane.engines.external:ExternalEngine", check="evocane.engines.external:check_models",
+        inputs="evocane.engines.external:training_inputs",
+    ),
 }
 
 
@@ -178,6 +185,12 @@ def writes_training_curves(config: Mapping[str, Any], model: str) -> bool:
     """Whether ``model``'s checkpoint holds training curves (its engine's ``trains`` check)."""
     trains = engine_entry(config["models"][model]["engine"]).trains
     return bool(trains) and bool(_function(trains)(config, model))
+
+
+def engine_inputs(config: Mapping[str, Any], model: str, variant: str) -> list[str]:
+    """Files ``model``'s training job reads besides the dataset (its engine's ``inputs`` hook)."""
+    inputs = engine_entry(config["models"][model]["engine"]).inputs
+    return list(_function(inputs)(config, model, variant)) if inputs else []
 
 
 def training_mode(meta: Mapping[str, Any]) -> str:
