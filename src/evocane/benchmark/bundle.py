@@ -289,12 +289,17 @@ def _scoring_markdown(scoring: dict[str, Any]) -> str:
 
 
 def _code_version() -> dict[str, Any]:
+    """evocane's version and, in a git checkout, its commit, marked "-modified" when the package's source differs
+    from it (edits elsewhere in the checkout, e.g. tests or docs, do not count)."""
+    package = Path(__file__).resolve().parents[1]
     commit = None
     try:
-        found = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], capture_output=True, text=True,
-                               cwd=Path(__file__).resolve().parent, timeout=30)  # fmt: skip
+        found = subprocess.run(["git", "describe", "--always", "--abbrev=12"], capture_output=True, text=True, cwd=package, timeout=30)
         if found.returncode == 0:
             commit = found.stdout.strip()
+            changes = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True, cwd=package, timeout=30)
+            if changes.returncode == 0 and changes.stdout.strip():
+                commit += "-modified"
     except (OSError, subprocess.SubprocessError):
         pass
     return {"evocane": __version__, "git": commit}
