@@ -206,3 +206,50 @@ def test_task_scores_round_trip_and_score_against_a_bundle(tmp_path: Path, tair1
     items = pd.read_parquet(bundle / "tasks" / "variant_effect" / "items.parquet")
     assert len(items) == len(pd.read_parquet(submission / "tasks" / "variant_effect.parquet"))
     assert (items["ref_sequence"].str.len() == 128).all() and (items["ref_sequence"] != items["alt_sequence"]).all()
+
+
+def test_lineage_tag_is_left_out_of_the_exchange_and_put_back(tmp_path: Path, tair10_genome: Path) -> None:  # noqa: F811
+    """A variant whose windows start with a lineage tag: the exchange rows hold one value per base after the tag, and
+    importing them gives back the engine's own log-probabilities byte for byte."""
+    from tasks_fixtures import dataset_from_genome
+
+    tag = "|d__Eukaryota;s__Arabidopsis thaliana|"
+    dataset = dataset_from_genome(tair10_genome, tmp_path / "tagged", tag=tag)
+    engine = get_engine("markov")
+    checkpoint = engine.train(dataset, ModelConfig("markov", "markov", {"orders": [2]}), tmp_path / "checkpoint")
+    predictions = engine.score(checkpoint, dataset, "test", tmp_path / "predictions")
+    submission = export_submission(tmp_path / "submission", dataset, [predictions])
+    table = pd.read_parquet(submission / "nextbase" / "test.parquet")
+    assert (table["logprob"].map(len) == 1024).all()
+    meta = {"model": "again", "engine": "external", "variant": "fixture", "split": "test"}
+    imported = import_nextbase(Submission.open(submission), dataset, "test", tmp_path / "imported", meta)
+    (member,) = prediction_dirs(predictions)  # the order-2 member
+    assert (imported / "logprob.npy").read_bytes() == (member / "logprob.npy").read_bytes()
+    assert (imported / "top1.npy").read_bytes() == (member / "top1.npy").read_bytes()
+
+
+def test_distributions_give_the_observed_base_probability_and_top1(tmp_path: Path, tair10_dataset: Path) -> None:  # noqa: F811
+    """The 4-way form: log P(observed) and top-1 credit computed on import, checked against the bases themselves."""
+    from evocane.dataset.arrays import DatasetReader
+    from evocane.exchange import write_submission_json, write_window_file
+    from evocane.predictions import PredictionReader
+
+    dataset = DatasetReader(tair10_dataset)
+    windows = dataset.split_windows("test")
+    tokens = dataset.arrays("test").tokens
+    probabilities = np.array([0.1, 0.2, 0.3, 0.4])
+    rows = [(w, np.tile(probabilities, (n, 1)), None) for w, n in zip(windows["window_id"], windows["length"])]
+    write_window_file(tmp_path / "submission" / "nextbase" / "test.parquet", iter(rows), kind="probs")
+    write_submission_json(tmp_path / "submission", "fixed")
+    meta = {"model": "fixed", "engine": "external", "variant": "fixture", "split": "test"}
+    keep = [windows["window_id"].iloc[3]]
+    imported = PredictionReader(import_nextbase(Submission.open(tmp_path / "submission"), tair10_dataset, "test", tmp_path / "imported", meta, keep))
+    row = windows.iloc[3]
+    bases = bytes(tokens[row["offset"] : row["offset"] + row["length"]]).decode().upper()
+    expected = np.array([np.log(probabilities["ACGT".index(b)]) if b in "ACGT" else np.nan for b in bases])
+    assert np.allclose(imported.window(row["window_id"]), expected, atol=1e-3, equal_nan=True)
+    offset = int(imported.index.set_index("window_id").loc[row["window_id"], "offset"])
+    assert imported.top1 is not None
+    top1 = np.asarray(imported.top1[offset : offset + int(row["length"])], dtype=np.float64)
+    assert np.array_equal(top1, np.array([1.0 if b == "T" else 0.0 if b in "ACG" else np.nan for b in bases]), equal_nan=True)
+    assert np.allclose(imported.distributions()[row["window_id"]], probabilities)
