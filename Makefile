@@ -17,9 +17,15 @@ SYSTEM_TOOLS := bedtools samtools bgzip seqkit
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 APT_PACKAGES := bedtools samtools tabix seqkit slurm-wlm munge
 
-.PHONY: install demo report test system-deps clean
+.PHONY: install profiles demo report test system-deps clean
 
-install: $(VENV)/.installed
+install: profiles
+
+# `snakemake --profile local|slurm-gpu` by bare name: Snakemake looks for profile names only in its user/site config
+# directories, so link profiles/local and profiles/slurm-gpu into ~/.config/snakemake (XDG_CONFIG_HOME); a profile of
+# yours with the same name is left alone (the command says so).
+profiles: $(VENV)/.installed
+	$(BIN)/evocane install-profiles
 
 $(VENV)/.installed: pyproject.toml | system-deps
 	$(PYTHON) -c 'import sys; sys.exit("evocane needs Python >= 3.11") if sys.version_info < (3, 11) else None'

@@ -20,6 +20,24 @@ Every figure: tokens (or bases) per second, median of the timed repetitions, and
 PyTorch. Results go to one JSON file, rewritten after every measurement (a later failure keeps the earlier ones).
 
     python bench/bench_evo2.py --out results.json [--sizes 1b 7b] [--quick]
+
+``--suite issue15`` (genome scale; same random models, side by side in one process, the card in "environment"):
+
+  issue15_shards                 a mixed-length split scored whole and as 2 shards + gather: bytes equal per file,
+                                 wall seconds of each, the speed-up on 2 GPUs and the shards' overhead
+  issue15_cold_process           `evocane score` in fresh processes on >= 1 Mb of mixed windows (the workflow's own
+                                 command: CUDA init, model build, first shapes), as it is, again (persistent Triton
+                                 cache warm), with params.warmup and with fixed_shapes off, against the warm raw
+                                 forward on the same batches; and whether two processes wrote the same bytes
+  issue15_short_window_training  LoRA tokens/s on 1 kb windows under seq_length 8,192: micro-batch 1 vs
+                                 micro_batch_tokens 8,192, against 8 kb windows
+  issue15_generation             evocane's sampler vs Arc's Evo2.generate (vortex Generator) at batch 1 and batched
+                                 (8 prompts x 2 samples), ms per token; batched rows identical to batch 1?
+  issue15_exactness              default bf16 path vs vortex's Triton kernels vs torch.compile vs an fp32 copy, on the
+                                 same weights: max |delta p|, mean |delta log p| (vs default and vs fp32), speed vs raw
+
+    python bench/bench_evo2.py --suite issue15 --out r.json --sizes 1b [--only issue15_shards ...]
+    python bench/bench_evo2.py --suite issue15 --dry-run --out r.json    # the tiny model on the CPU: checks the code
 """
 
 from __future__ import annotations
@@ -78,25 +96,38 @@ def record(path: Path, size: str, name: str, function: Any) -> Any:
     return value
 
 
+DRY_RUN = False  # --dry-run: the tiny model on the CPU (evocane.engines.evo2.cpu_shim), small data: checks the code
+
+
+def device() -> torch.device:
+    return torch.device("cpu") if DRY_RUN else torch.device("cuda")
+
+
+def sync() -> None:
+    if not DRY_RUN:
+        torch.cuda.synchronize()
+
+
 def reset() -> None:
     gc.collect()
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats()
+    if not DRY_RUN:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
 
 
 def peak_gib() -> float:
-    return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return 0.0 if DRY_RUN else round(torch.cuda.max_memory_allocated() / 2**30, 2)
 
 
 def timed(function: Any, repeats: int, warmup: int = 1) -> list[float]:
     for _ in range(warmup):
         function()
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
     return times
 
@@ -128,16 +159,20 @@ def make_dataset(root: Path, splits: dict[str, list[int]], seed: int = 0) -> Pat
     return root
 
 
+def base_model(size: str) -> str:
+    return "tiny" if size == "tiny" else f"evo2_{size}_base"
+
+
 def model_for(size: str, kernels: bool = False) -> torch.nn.Module:
-    config = resolve_config(f"evo2_{size}_base", fp8="off", kernels=kernels).config  # random weights: bf16 projections
-    return build_model(config, torch.device("cuda"), seed=0)
+    config = resolve_config(base_model(size), fp8="off", kernels=kernels).config  # random weights: bf16 projections
+    return build_model(config, device(), seed=0)
 
 
 def score_run(model: torch.nn.Module, dataset: Path, out: Path, settings: ScoreSettings) -> dict[str, Any]:
     meta = {"model": "bench", "engine": "evo2", "variant": "bench", "split": "test"}
-    torch.cuda.synchronize()
+    sync()
     start = time.perf_counter()
-    stats = score_split(lambda ids: model(ids)[0], dataset, "test", out, meta, settings, torch.device("cuda"))
+    stats = score_split(lambda ids: model(ids)[0], dataset, "test", out, meta, settings, device())
     seconds = time.perf_counter() - start  # includes writing the prediction directory
     return {"bases_per_second": round(stats["bases"] / seconds), "seconds": round(seconds, 2), "bases": stats["bases"],
             "model_tokens": stats["model_tokens"], "padded_tokens": stats["padded_tokens"], "peak_gib": peak_gib()}  # fmt: skip
@@ -308,14 +343,297 @@ def bench_size(size: str, out: Path, work: Path, quick: bool) -> None:
     record(out, size, "evocane_kernels", kernels)
 
 
+# --- issue 15: genome scale (sharding, cold processes, short windows, generation, exactness) ---------------------------
+def mixed_lengths(total: int, longest: int, seed: int = 1) -> list[int]:
+    """Log-normal window lengths (median 3,000, 200..longest) adding up to at least ``total`` bases."""
+    rng = np.random.default_rng(seed)
+    lengths: list[int] = []
+    while sum(lengths) < total:
+        lengths.append(int(np.clip(rng.lognormal(np.log(min(3000, longest // 2)), 0.8), min(200, longest), longest)))
+    return lengths
+
+
+def same_bytes(a: Path, b: Path) -> dict[str, bool]:
+    names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
+    return {name: (a / name).exists() and (b / name).exists() and (a / name).read_bytes() == (b / name).read_bytes() for name in names}
+
+
+def scale_settings(size: str) -> dict[str, Any]:
+    """Sizes of the issue-15 measurements: GPU (1B / 7B) or the dry run's tiny CPU model."""
+    if size == "tiny":
+        return {"L": 256, "score_bases": 12_000, "cold_bases": 8_000, "short": 64, "train_steps": 3, "prompt": 24, "n_tokens": 6,
+                "prompts": 3, "exact_rows": 2}  # fmt: skip
+    big = size == "7b"
+    return {"L": L, "score_bases": 1_000_000 if big else 3_000_000, "cold_bases": 1_000_000 if big else 2_000_000, "short": 1024,
+            "train_steps": 6, "prompt": 500, "n_tokens": 100 if big else 200, "prompts": 8, "exact_rows": 2 if big else 4}  # fmt: skip
+
+
+def bench_issue15(size: str, out: Path, work: Path) -> None:
+    from evocane.engines.base import shard_windows
+    from evocane.predictions import gather_prediction_sets
+
+    cfg = scale_settings(size)
+    length = cfg["L"]
+    settings = Evo2Params.from_mapping({"context": length, "overlap": min(512, length // 4), "batch_tokens": 8 * length}).score_settings()
+    model = model_for(size)
+    RESULTS.setdefault(size, {})["params"] = sum(p.numel() for p in model.parameters())
+    meta = {"model": "bench", "engine": "evo2", "variant": "bench", "split": "test"}
+
+    def score(dataset: Path, target: Path, windows: list[str] | None = None) -> float:
+        sync()
+        start = time.perf_counter()
+        score_split(lambda ids: model(ids)[0], dataset, "test", target, meta, settings, device(), ["test_0"], windows)
+        sync()
+        return time.perf_counter() - start
+
+    # -- sharded vs unsharded: the same process, the same batches; bytes must be equal
+    def shards() -> dict[str, Any]:
+        data = make_dataset(work / f"{size}_shards", {"test": mixed_lengths(cfg["score_bases"], length)})
+        score(make_dataset(work / f"{size}_shards_warm", {"test": mixed_lengths(4 * length, length, seed=9)}), work / f"{size}_warm")
+        whole = score(data, work / f"{size}_whole")
+        plan = shard_windows(data, "test", 2)
+        parts = [score(data, work / f"{size}_shard{i}", ids) for i, ids in enumerate(plan)]
+        start = time.perf_counter()
+        gather_prediction_sets([work / f"{size}_shard{i}" for i in range(2)], work / f"{size}_gathered", plan)
+        gather = time.perf_counter() - start
+        equal = same_bytes(work / f"{size}_whole", work / f"{size}_gathered")
+        bases = int(pd.read_parquet(data / "windows.parquet")["length"].sum())
+        return {"bases": bases, "windows": sum(map(len, plan)), "bytes_equal": all(equal.values()), "files": equal,
+                "unsharded_seconds": round(whole, 2), "shard_seconds": [round(t, 2) for t in parts], "gather_seconds": round(gather, 2),
+                "speedup_on_2_gpus": round(whole / (max(parts) + gather), 3), "shard_overhead": round(sum(parts) / whole - 1, 4),
+                "peak_gib": peak_gib()}  # fmt: skip
+
+    record(out, size, "issue15_shards", shards)
+
+    # -- cold process: `evocane score` in a fresh process (CUDA init, model build, first shapes) vs the warm raw forward
+    def cold() -> dict[str, Any]:
+        import os
+        import re
+        import subprocess
+
+        from evocane.engines.base import ModelConfig
+        from evocane.engines.evo2 import Evo2Engine
+        from evocane.engines.evo2.scoring import _window, batches_of
+
+        data = make_dataset(work / f"{size}_cold", {"test": mixed_lengths(cfg["cold_bases"], length, seed=3)})
+        params = {"base_model": base_model(size), "random_init": True, "fp8": "off", "seed": 0, "context": length,
+                  "overlap": min(512, length // 4), "batch_tokens": 8 * length, "compile_cache": str(work / "compile_cache")}  # fmt: skip
+        if DRY_RUN:
+            params["device"] = "cpu"
+        result: dict[str, Any] = {"bases": int(pd.read_parquet(data / "windows.parquet")["length"].sum())}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+        for label, extra in (("cold", {}), ("cold_again", {}), ("cold_warmup", {"warmup": True}), ("cold_exact_shapes", {"fixed_shapes": False})):
+            checkpoint = work / f"{size}_ckpt_{'warmup' if extra.get('warmup') else 'exact' if 'fixed_shapes' in extra else 'plain'}"
+            if not checkpoint.exists():
+                Evo2Engine().train(data, ModelConfig("bench", "evo2", {**params, **extra}), checkpoint)
+            start = time.perf_counter()
+            run = subprocess.run([sys.executable, "-m", "evocane.cli", "score", "--checkpoint", str(checkpoint), "--dataset", str(data),
+                                  "--split", "test", "--out", str(work / f"{size}_pred_{label}")], capture_output=True, text=True, env=env)  # fmt: skip
+            seconds = time.perf_counter() - start
+            if run.returncode != 0:
+                raise RuntimeError(f"evocane score failed: {run.stderr[-1500:]}")
+            logged = re.search(r"throughput (\{.*\})", run.stderr)
+            inner = json.loads(logged.group(1)) if logged else {}
+            result[label] = {"process_seconds": round(seconds, 2), "bases_per_second": round(result["bases"] / seconds),
+                             "scoring_seconds": inner.get("seconds"), "warmup_seconds": inner.get("warmup_seconds"),
+                             "padding_fraction": inner.get("padding_fraction")}  # fmt: skip
+        result["bytes_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold", work / f"{size}_pred_cold_again").values())
+        # the warm raw forward on exactly the batches the job ran (same settings), in this process
+        from evocane.dataset.arrays import DatasetReader
+
+        reader = DatasetReader(data)
+        arrays = reader.arrays("test")
+        job_settings = Evo2Params.from_mapping({k: v for k, v in params.items() if k not in ("device",)}).score_settings()
+        windows = [_window(str(w), *arrays.window(int(o), int(n))[::2], job_settings, False)
+                   for w, o, n in reader.split_windows("test")[["window_id", "offset", "length"]].itertuples(index=False)]  # fmt: skip
+        batches = [torch.from_numpy(b.ids.astype(np.int64)).to(device()) for b in batches_of(windows, job_settings)]
+        with torch.inference_mode():
+            times = timed(lambda: [model(ids) for ids in batches], repeats=1, warmup=1)
+        raw = result["bases"] / times[0]
+        result["warm_raw_forward_bases_per_second"] = round(raw)
+        result["shapes"] = len({tuple(b.shape) for b in batches})
+        for label in ("cold", "cold_again", "cold_warmup", "cold_exact_shapes"):
+            result[label]["ratio_to_warm_raw_forward"] = round(result[label]["bases_per_second"] / raw, 3)
+        return result
+
+    record(out, size, "issue15_cold_process", cold)
+
+    # -- short windows: LoRA tokens/s with 1 kb windows, micro-batch 1 vs the token budget, vs 8 kb windows
+    def short_training() -> dict[str, Any]:
+        from evocane.engines.evo2.training import train
+
+        short, long_ = cfg["short"], length
+        sets = {"short": make_dataset(work / f"{size}_short", {"train": [short] * 64, "validation": [short]}),
+                "long": make_dataset(work / f"{size}_long", {"train": [long_] * 16, "validation": [long_]})}  # fmt: skip
+        result: dict[str, Any] = {}
+        for label, key, rows in (("short_micro_batch_1", "short", {"micro_batch_size": 1}),
+                                 ("short_token_budget", "short", {"micro_batch_tokens": long_}),
+                                 ("long_micro_batch_1", "long", {"micro_batch_size": 1})):  # fmt: skip
+            net = model_for(size)
+            train_settings = Evo2Params.from_mapping({
+                "mode": "lora", "steps": cfg["train_steps"], "seq_length": long_, "grad_accum": 1, "lr": 1e-4, "warmup_steps": 1,
+                "eval_every": 10_000, "eval_windows": 0, "checkpoint_every": 10_000, "log_every": 1, "lora": {"rank": 16, "alpha": 32.0},
+                "device": "cpu" if DRY_RUN else "cuda", **rows,
+            }).train_settings()  # fmt: skip
+            trained = train(net, sets[key], train_settings, device(), work / f"{size}_{label}_resume")
+            steady = [m for m in trained.metrics if m["step"] >= 2] or trained.metrics[1:]
+            result[label] = {"tokens_per_second": round(statistics.median(m["tokens_per_second"] for m in steady)),
+                             "tokens_per_step": int(trained.metrics[1]["tokens"]),
+                             "peak_gib": round(max(m["peak_memory_gib"] for m in trained.metrics), 2)}  # fmt: skip
+            del net, trained
+            reset()
+        base = result["long_micro_batch_1"]["tokens_per_second"]
+        for label in ("short_micro_batch_1", "short_token_budget"):
+            result[label]["ratio_to_long_windows"] = round(result[label]["tokens_per_second"] / max(base, 1), 3)
+        return result
+
+    record(out, size, "issue15_short_window_training", short_training)
+
+    # -- generation: evocane's batched sampler vs Arc's Evo2.generate (vortex Generator), batch 1 and batched
+    def generation() -> dict[str, Any]:
+        from vortex.model.generation import generate as vortex_generate
+        from vortex.model.tokenizer import CharLevelTokenizer
+
+        from evocane.engines.evo2.generation import generate_batch
+
+        rng = np.random.default_rng(4)
+        prompts = [random_bases(rng, cfg["prompt"]).tobytes().decode().upper().replace("N", "A") for _ in range(cfg["prompts"])]
+        n = cfg["n_tokens"]
+        rows = [p for p in prompts for _ in range(2)]  # 2 samples per prompt
+        seeds = list(range(len(rows)))
+        tokenizer = CharLevelTokenizer(512)
+
+        def arc(seqs: list[str]) -> Any:
+            if DRY_RUN:  # vortex's generate on the CPU (Arc's Evo2.generate is the same call with device cuda:0)
+                return vortex_generate(prompt_seqs=seqs, model=model, tokenizer=tokenizer, n_tokens=n, temperature=1.0, top_k=4,
+                                       batched=True, cached_generation=True, verbose=0, force_prompt_threshold=None, device="cpu")  # fmt: skip
+            from evo2 import Evo2
+
+            wrapper = object.__new__(Evo2)  # Arc's class around this process's model: no weights download
+            wrapper.model, wrapper.tokenizer = model, tokenizer
+            return wrapper.generate(seqs, n_tokens=n, temperature=1.0, top_k=4, batched=True, cached_generation=True, verbose=0)
+
+        def clock(function: Any) -> float:
+            return timed(function, repeats=1, warmup=0)[0]
+
+        result: dict[str, Any] = {"prompt_length": cfg["prompt"], "n_tokens": n, "rows": len(rows)}
+        generate_batch(model, rows, 4, seeds, 1.0, 4)  # warm-up: kernels, cuFFT plans of the prefill
+        one = clock(lambda: generate_batch(model, rows[:1], n, seeds[:1], 1.0, 4))
+        batched = clock(lambda: generate_batch(model, rows, n, seeds, 1.0, 4))
+        arc(rows[:2])  # warm-up (n tokens: Arc's generate has no shorter mode here)
+        arc_one = clock(lambda: arc(rows[:1]))
+        arc_batched = clock(lambda: arc(rows))
+        result["evocane_batch1_ms_per_token"] = round(1000 * one / n, 2)
+        result["evocane_batched_ms_per_step"] = round(1000 * batched / n, 2)
+        result["evocane_batched_tokens_per_second"] = round(len(rows) * n / batched, 1)
+        result["arc_batch1_ms_per_token"] = round(1000 * arc_one / n, 2)
+        result["arc_batched_ms_per_step"] = round(1000 * arc_batched / n, 2)
+        result["arc_batched_tokens_per_second"] = round(len(rows) * n / arc_batched, 1)
+        result["batch1_speed_vs_arc"] = round(arc_one / one, 3)
+        result["batched_speed_vs_arc"] = round(arc_batched / batched, 3)
+        # identity: each batched row against the same (prompt, seed) generated alone
+        for label, temperature in (("sampled", 1.0), ("greedy", 0.0)):
+            # rows 0-1 (two samples of one prompt) and 2 (another prompt), batched with every row, against alone
+            together = generate_batch(model, rows, n, seeds, temperature, 4)[:3]
+            alone = [generate_batch(model, [row], n, [seed], temperature, 4)[0] for row, seed in zip(rows[:3], seeds[:3])]
+            first_diff = [next((i for i, (a, b) in enumerate(zip(x, y)) if a != b), n) for x, y in zip(together, alone)]
+            result[f"{label}_identical_to_batch1"] = f"{sum(x == y for x, y in zip(together, alone))}/3"
+            result[f"{label}_first_divergence"] = first_diff
+        result["peak_gib"] = peak_gib()
+        return result
+
+    record(out, size, "issue15_generation", generation)
+
+    # -- exactness: default path vs Triton kernels vs torch.compile vs fp32, on the same random weights
+    def exactness() -> dict[str, Any]:
+        import copy
+
+        from evocane.engines.evo2.scoring import fold_acgt
+
+        rows = cfg["exact_rows"]
+        bases = np.frombuffer(b"ACGT", np.uint8)[np.random.default_rng(6).integers(0, 4, (rows, length))]
+        ids = torch.from_numpy(bases.astype(np.int64)).to(device())
+        observed = torch.from_numpy(np.searchsorted(np.frombuffer(b"ACGT", np.uint8), bases)).to(device())
+
+        def probabilities(net: Any) -> torch.Tensor:
+            with torch.inference_mode():
+                return fold_acgt(net(ids)[0]).double()
+
+        def rate(net: Any) -> float:
+            with torch.inference_mode():
+                return rows * length / statistics.median(timed(lambda: net(ids), repeats=3))
+
+        paths: dict[str, Any] = {"default_bf16": model}
+        result: dict[str, Any] = {"rows": rows, "length": length}
+        errors: dict[str, str] = {}
+        if not DRY_RUN:
+            try:
+                paths["triton_kernels"] = model_for(size, kernels=True)  # the same seed: the same weights
+            except Exception as error:  # noqa: BLE001 - a result too
+                errors["triton_kernels"] = f"{type(error).__name__}: {error}"[:300]
+        try:
+            compiled = torch.compile(model)
+            start = time.perf_counter()
+            probabilities(compiled)
+            sync()
+            result["compile_seconds"] = round(time.perf_counter() - start, 1)
+            paths["torch_compile"] = compiled
+        except Exception as error:  # noqa: BLE001
+            errors["torch_compile"] = f"{type(error).__name__}: {error}"[:300]
+        try:
+            paths["fp32"] = copy.deepcopy(model).float()
+        except Exception as error:  # noqa: BLE001
+            errors["fp32"] = f"{type(error).__name__}: {error}"[:300]
+        reference = probabilities(paths.get("fp32", model))
+        default = probabilities(model)
+        raw = rate(model)
+        for name, net in paths.items():
+            try:
+                got = probabilities(net)
+                logp = torch.log(got.gather(-1, observed[..., None])[..., 0])
+                entry = {
+                    "max_abs_probability_diff_vs_default": float((got - default).abs().max()),
+                    "mean_abs_logprob_diff_vs_default": float((logp - torch.log(default.gather(-1, observed[..., None])[..., 0])).abs().mean()),
+                    "max_abs_probability_diff_vs_fp32": float((got - reference).abs().max()),
+                    "mean_abs_logprob_diff_vs_fp32": float((logp - torch.log(reference.gather(-1, observed[..., None])[..., 0])).abs().mean()),
+                    "tokens_per_second": round(rate(net)),
+                }
+                entry["speed_vs_raw_bf16"] = round(entry["tokens_per_second"] / raw, 3)
+                result[name] = entry
+            except Exception as error:  # noqa: BLE001
+                errors[name] = f"{type(error).__name__}: {error}"[:300]
+        result["errors"] = errors
+        result["peak_gib"] = peak_gib()
+        return result
+
+    record(out, size, "issue15_exactness", exactness)
+
+
 def main() -> None:
+    global DRY_RUN
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sizes", nargs="+", default=["1b", "7b"], choices=["1b", "7b"])
-    parser.add_argument("--quick", action="store_true", help="a quarter of the data (a smoke run)")
+    parser.add_argument("--suite", choices=["throughput", "issue15"], default="throughput",
+                        help="throughput: the scoring/training figures of issue 6; issue15: genome-scale modes (sharding, cold "
+                             "process, short-window training, generation vs Arc, exactness of the kernel/compile/fp32 paths)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="a quarter of the data (a smoke run; throughput suite)")
     parser.add_argument("--only", nargs="*", default=[], help="run just these measurements (names as in the JSON)")
+    parser.add_argument("--dry-run", action="store_true", help="issue15 suite on the tiny model on the CPU (checks the code, no figures)")
     args = parser.parse_args()
     ONLY.update(args.only)
+    DRY_RUN = args.dry_run
+    if DRY_RUN:
+        if args.suite != "issue15":
+            sys.exit("--dry-run runs the issue15 suite")
+        from evocane.engines.evo2.cpu_shim import cpu_execution
+
+        torch.set_num_threads(1)
+        RESULTS["environment"] = {"date": time.strftime("%Y-%m-%d"), "dry_run": True, "torch": torch.__version__}
+        with cpu_execution(), tempfile.TemporaryDirectory() as work:
+            bench_issue15("tiny", args.out, Path(work))
+        print(json.dumps(RESULTS, indent=1, default=str))
+        return
     if not torch.cuda.is_available():
         sys.exit("bench_evo2 needs a CUDA GPU")
     from evocane.engines.evo2.runtime import flash_attn_available, transformer_engine_available
@@ -325,12 +643,15 @@ def main() -> None:
     RESULTS["environment"] = {
         "date": time.strftime("%Y-%m-%d"), "gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
         "cuda": torch.version.cuda, "vtx": version("vtx"), "evo2": version("evo2"), "peft": version("peft"),
-        "transformer_engine": transformer_engine_available(), "flash_attn": flash_attn_available(),
+        "transformer_engine": transformer_engine_available(), "flash_attn": flash_attn_available(), "suite": args.suite,
     }  # fmt: skip
     save(args.out)
     with tempfile.TemporaryDirectory() as work:
         for size in args.sizes:
-            bench_size(size, args.out, Path(work), args.quick)
+            if args.suite == "issue15":
+                bench_issue15(size, args.out, Path(work))
+            else:
+                bench_size(size, args.out, Path(work), args.quick)
     print(json.dumps(RESULTS, indent=1, default=str))
 
 

@@ -75,12 +75,65 @@ rule score_model:
     resources:
         **MODEL_RESOURCES,
     wildcard_constraints:
-        model=ENGINES.common_pattern,
+        model=ENGINES.unsharded_pattern,
         variant=VARIANT_PATTERN,
         split="validation|test",
     shell:
         "evocane score --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} --split {wildcards.split:q} "
         "--distribution-windows {params.distribution_windows} {params.remote_code:q} --out {output:q} > {log:q} 2>&1"
+
+
+# Sharded scoring (models whose shards, or evaluation.nextbase.shards, is > 1): one job per shard, each with the
+# model's resources (a GPU job of its own on a cluster), then one CPU job that gathers them into the prediction set
+# score_model would have written, byte for byte (evocane.predictions.plan_shards / gather_prediction_sets).
+rule score_shard:
+    input:
+        scored_files,
+        checkpoint=layout.checkpoint(),
+    output:
+        temp(directory(layout.prediction_shard())),
+    params:
+        dataset=scored_dir,
+        distribution_windows=config["evaluation"]["nextbase"]["distribution_windows"],
+        remote_code=ENGINES.remote_code,
+    log:
+        "logs/score/{model}/{variant}/{split}.{shard}-of-{shards}.log",
+    conda:
+        ENGINES.conda_env
+    threads: model_resource("threads")
+    resources:
+        **MODEL_RESOURCES,
+    wildcard_constraints:
+        model=ENGINES.sharded_pattern,
+        variant=VARIANT_PATTERN,
+        split="validation|test",
+        shard=r"\d+",
+        shards=r"\d+",
+    shell:
+        "evocane score --checkpoint {input.checkpoint:q} --dataset {params.dataset:q} --split {wildcards.split:q} "
+        "--distribution-windows {params.distribution_windows} {params.remote_code:q} --shard {wildcards.shard} "
+        "--shards {wildcards.shards} --out {output:q} > {log:q} 2>&1"
+
+
+rule gather_predictions:
+    input:
+        scored_files,
+        shards=ENGINES.prediction_shards,
+    output:
+        directory(layout.predictions()),
+    params:
+        dataset=scored_dir,
+    log:
+        "logs/score/{model}/{variant}/{split}.gather.log",
+    conda:
+        "../envs/genome.yaml"
+    wildcard_constraints:
+        model=ENGINES.sharded_pattern,
+        variant=VARIANT_PATTERN,
+        split="validation|test",
+    shell:
+        "evocane gather-predictions --dataset {params.dataset:q} --split {wildcards.split:q} --shards {input.shards:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule make_prompts:

@@ -15,6 +15,9 @@ TASK_VARIANTS = TASK_PLAN.variants  # read by rules/bionemo.smk
 TASKS_ENABLED = TASK_PLAN.enabled
 TASK_PLOTS = config["evaluation"]["plot_format"]
 TASK_VARIANT_PATTERN = "|".join(TASK_VARIANTS) or "(?!)"
+# task_score serves every model but the sharded ones (task_score_shard + task_gather); bionemo's own rules take
+# precedence for its models (ruleorder in rules/bionemo.smk)
+TASK_UNSHARDED_PATTERN = engine_workflow.pattern([m for m in config["models"] if m not in ENGINES.sharded_models])
 TASK_CATEGORIES = {
     "generation": "5. Generation",
     "regulatory": "6. Regulatory elements (zero-shot)",
@@ -63,12 +66,58 @@ rule task_score:
     resources:
         **MODEL_RESOURCES,
     wildcard_constraints:
-        model=MODEL_PATTERN,
+        model=TASK_UNSHARDED_PATTERN,
         variant=TASK_VARIANT_PATTERN,
         task="regulatory|variant_effect|experiments",
     shell:
         "evocane task-score --task {wildcards.task:q} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
         "{params.remote_code:q} --out {output:q} > {log:q} 2>&1"
+
+
+# Sharded task scoring, as score_shard / gather_predictions (the model's shards).
+rule task_score_shard:
+    input:
+        inputs=layout.task_inputs(),
+        checkpoint=layout.checkpoint(),
+    output:
+        temp(directory(layout.task_prediction_shard())),
+    params:
+        remote_code=ENGINES.remote_code,
+    log:
+        "logs/tasks/{variant}/{task}/score_{model}.{shard}-of-{shards}.log",
+    conda:
+        ENGINES.conda_env
+    threads: model_resource("threads")
+    resources:
+        **MODEL_RESOURCES,
+    wildcard_constraints:
+        model=ENGINES.sharded_pattern,
+        variant=TASK_VARIANT_PATTERN,
+        task="regulatory|variant_effect|experiments",
+        shard=r"\d+",
+        shards=r"\d+",
+    shell:
+        "evocane task-score --task {wildcards.task:q} --checkpoint {input.checkpoint:q} --dataset {input.inputs:q} "
+        "{params.remote_code:q} --shard {wildcards.shard} --shards {wildcards.shards} --out {output:q} > {log:q} 2>&1"
+
+
+rule task_gather:
+    input:
+        inputs=layout.task_inputs(),
+        shards=ENGINES.task_prediction_shards,
+    output:
+        directory(layout.task_predictions()),
+    log:
+        "logs/tasks/{variant}/{task}/gather_{model}.log",
+    conda:
+        "../envs/genome.yaml"
+    wildcard_constraints:
+        model=ENGINES.sharded_pattern,
+        variant=TASK_VARIANT_PATTERN,
+        task="regulatory|variant_effect|experiments",
+    shell:
+        "evocane gather-predictions --dataset {input.inputs:q} --split test --shards {input.shards:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule task_generate:

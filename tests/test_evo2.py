@@ -174,6 +174,42 @@ def test_bucketed_batches_hold_every_chunk_once_at_fast_fft_sizes() -> None:
     assert sorted(seen, key=str) == sorted(((id(w), c) for w in windows for c in w.chunks), key=str)
 
 
+def test_fixed_shapes_plan_few_shapes_and_warm_up_exactly_those_scoring_runs(shim: None, aare_sequence: np.ndarray, tmp_path: Path) -> None:
+    """fixed_shapes: over a log-normal mix of window lengths in several groups, batches take (rows, length) shapes
+    from a small set (lengths m x 2^k, m in 8, 9, 10, 12, 14; rows a full batch or a power of two), fewer than the
+    exact-length plan; planned_shapes (from the lengths alone) is exactly the set scoring runs, and the warm-up
+    runs each of them once before scoring."""
+    from evocane.engines.evo2.scoring import BUCKET_STEPS, planned_shapes, score_split
+
+    rng = np.random.default_rng(3)
+    lengths = np.clip(rng.lognormal(np.log(600), 0.8, 160), 40, 2000).astype(int)
+    fixed = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=20_000)
+    exact = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=20_000, fixed_shapes=False)
+    shapes, exact_shapes = planned_shapes(lengths, fixed), planned_shapes(lengths, exact)
+    assert len(shapes) < len(exact_shapes)
+    for rows, padded in shapes:
+        per_batch = max(1, 4096 // padded)
+        assert rows == per_batch or (rows & (rows - 1) == 0 and rows < per_batch)
+        assert padded <= 8 * 16 or any(padded == m * 2**k for m in BUCKET_STEPS for k in range(4, 12))
+    lengths_used = {padded for _, padded in shapes}
+    assert len(lengths_used) <= 5 * 5  # at most 5 per octave over 40-2,000 tokens (+ short chunks)
+
+    dataset = build_dataset(tmp_path / "mixed", aare_sequence, {"test": lengths[:40].tolist()})
+    model = tiny_model()
+    seen: list[tuple[int, int]] = []
+
+    def recording(ids: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(ids.shape))
+        return model(ids)[0]
+
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    warm = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=6_000, warmup=True)
+    score_split(recording, dataset, "test", tmp_path / "pred", meta, warm, CPU)
+    planned = planned_shapes(lengths[:40], warm)
+    assert seen[: len(planned)] == planned  # the warm-up: every planned shape once, largest first
+    assert set(seen[len(planned) :]) == set(planned)  # scoring runs exactly the planned shapes
+
+
 # --- logits -> contract -----------------------------------------------------------------------------------------------
 def test_fold_acgt_matches_the_contracts_full_vocabulary_fold() -> None:
     from evocane.engines.evo2.scoring import fold_acgt
@@ -439,6 +475,51 @@ def test_batch_composition_does_not_change_scores(shim: None, dataset: Path, sco
     np.testing.assert_allclose(np.asarray(one.logprob, np.float32), np.asarray(many.logprob, np.float32), atol=2e-2, equal_nan=True)
 
 
+def test_shards_gather_to_the_unsharded_bytes(shim: None, dataset: Path, aare_sequence: np.ndarray, tmp_path: Path) -> None:
+    """Sharded evo2 scoring (`evocane score --shard`): groups and batches are planned over the whole split, so the
+    gathered shards equal the unsharded prediction set byte for byte, through the engine (one group, 2-row batches
+    across the cuts) and with groups of ~1,000 bases that straddle the cuts."""
+    from evocane.engines.base import ModelConfig, shard_windows
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.engines.evo2.scoring import plan_groups, score_split
+    from evocane.predictions import gather_prediction_sets
+
+    model = tiny_model()
+
+    def composition_sensitive(ids: torch.Tensor) -> torch.Tensor:
+        """The model, plus what a GPU's kernels do to a row's rounding: depend on the rest of its batch and its
+        padded shape (on the CPU the tiny model alone does not)."""
+        logits = model(ids)[0]
+        logits[..., ord("A")] += 1e-2 * ids.float().mean()
+        return logits
+
+    # 14 windows of 200 bases: 2-row batches [0, 1], [2, 3] ... in groups of 6 windows; 3 shards cut at 5 and 9
+    equal = build_dataset(tmp_path / "equal", aare_sequence, {"test": [200] * 14})
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    settings = score_settings(batch_tokens=450, group_tokens=1200, **SCORING)  # padded to 224: 2 rows
+    score_split(composition_sensitive, equal, "test", tmp_path / "groups", meta, settings, CPU, ["test_5"])
+    plan = shard_windows(equal, "test", 3)
+    assert [len(ids) for ids in plan] == [5, 4, 5]
+    for i, ids in enumerate(plan):
+        score_split(composition_sensitive, equal, "test", tmp_path / f"groups{i}", meta, settings, CPU, ["test_5"], ids)
+    gathered = gather_prediction_sets([tmp_path / f"groups{i}" for i in range(3)], tmp_path / "groups_gathered", plan)
+    for name in ("index.parquet", "logprob.npy", "top1.npy", "distributions.npz", "meta.json"):
+        assert (gathered / name).read_bytes() == (tmp_path / "groups" / name).read_bytes(), name
+
+    engine = Evo2Engine()
+    params = {**TINY, **SCORING, "batch_tokens": 1100}
+    checkpoint = engine.train(dataset, ModelConfig("tiny", "evo2", params), tmp_path / "ref")
+    whole = engine.score(checkpoint, dataset, "test", tmp_path / "whole", ["test_2", "test_4"])
+    for shards in (2, 3):
+        plan = shard_windows(dataset, "test", shards)
+        parts = [engine.score(checkpoint, dataset, "test", tmp_path / f"{shards}" / f"{i}", ["test_2", "test_4"], ids) for i, ids in enumerate(plan)]
+        gathered = gather_prediction_sets(parts, tmp_path / f"gathered{shards}", plan)
+        for name in ("index.parquet", "logprob.npy", "top1.npy", "distributions.npz", "meta.json"):
+            assert (gathered / name).read_bytes() == (whole / name).read_bytes(), name
+    assert plan_groups(np.array([300, 700, 1500, 64, 500]), 1000) == [(0, 2), (2, 3), (3, 5)]
+    assert plan_groups(np.array([5, 5]), 100) == [(0, 2)] and plan_groups(np.array([], dtype=np.int64), 100) == []
+
+
 def test_without_bos_the_first_base_is_not_scored() -> None:
     from evocane.engines.evo2.scoring import _window
 
@@ -478,13 +559,16 @@ def test_lora_wraps_the_input_projection_and_merges_exactly(shim: None) -> None:
         torch.testing.assert_close(merged(ids)[0], adapted, rtol=1e-4, atol=1e-4)
 
 
-def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("rows", [{"micro_batch_size": 2}, {"micro_batch_tokens": 2 * 192 + 191}], ids=["rows", "token_budget"])
+def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       rows: dict[str, int]) -> None:  # fmt: skip
     from evocane.engines import training as core
     from evocane.engines.evo2 import training
 
-    settings = Evo2Params.from_mapping({"mode": "lora", "steps": 4, "seq_length": 192, "micro_batch_size": 2, "grad_accum": 2,
+    settings = Evo2Params.from_mapping({"mode": "lora", "steps": 4, "seq_length": 192, "grad_accum": 2, **rows,
                                         "lr": 3e-3, "warmup_steps": 1, "eval_every": 4, "eval_windows": 2,
                                         "checkpoint_every": 2, "log_every": 1, "lora": {"rank": 4}}).train_settings()  # fmt: skip
+    assert training.TrainWindows(dataset, "train", settings).rows == 2
     straight = training.train(tiny_model(), dataset, settings, CPU, tmp_path / "straight")
     assert straight.metrics[-1]["val_loss"] < straight.metrics[0]["val_loss"]
     assert straight.metrics[-1]["train_loss"] < straight.metrics[1]["train_loss"]
@@ -510,6 +594,60 @@ def test_lora_training_lowers_loss_and_resume_is_exact(shim: None, dataset: Path
         torch.testing.assert_close(resumed.adapter[name], tensor, rtol=1e-5, atol=1e-6)
 
 
+def test_token_budget_fills_micro_batches_of_short_windows(shim: None, dataset: Path, tmp_path: Path) -> None:
+    """micro_batch_tokens: rows = budget // crop length, the crop being min(longest train window incl. tag,
+    seq_length): 524-token windows under seq_length 8,192 take 15 rows of an 8,192-token budget, as one 8 kb window
+    would take one. The same rows as micro_batch_size give the same batches, hence the same step-normalised losses
+    and adapter, bit for bit."""
+    from evocane.engines.evo2 import training
+
+    base = {"mode": "lora", "steps": 3, "grad_accum": 2, "lr": 3e-3, "warmup_steps": 1, "eval_every": 3, "eval_windows": 1,
+            "checkpoint_every": 10, "log_every": 1, "lora": {"rank": 4}}  # fmt: skip
+    short = training.TrainWindows(dataset, "train", Evo2Params.from_mapping({**base, "micro_batch_tokens": 8192}).train_settings())
+    assert short.rows == 8192 // (512 + 12) == 15
+    batches = short.micro_batches(0)
+    assert len(batches) == 2 and batches[0].input_ids.shape == (15, 524)
+    cropped = Evo2Params.from_mapping({**base, "seq_length": 200, "micro_batch_tokens": 1000}).train_settings()
+    assert training.TrainWindows(dataset, "train", cropped).rows == 5
+    no_bos = Evo2Params.from_mapping({**base, "seq_length": 200, "micro_batch_tokens": 1000, "prepend_bos": False}).train_settings()
+    assert training.TrainWindows(dataset, "train", no_bos).rows == 1000 // 199
+
+    by_rows = Evo2Params.from_mapping({**base, "seq_length": 160, "micro_batch_size": 3}).train_settings()
+    by_budget = Evo2Params.from_mapping({**base, "seq_length": 160, "micro_batch_tokens": 3 * 160}).train_settings()
+    runs = [training.train(tiny_model(), dataset, settings, CPU, tmp_path / name) for name, settings in (("rows", by_rows), ("budget", by_budget))]
+    assert [m["train_loss"] for m in runs[0].metrics[1:]] == [m["train_loss"] for m in runs[1].metrics[1:]]
+    assert [m["tokens"] for m in runs[0].metrics] == [m["tokens"] for m in runs[1].metrics]
+    for name, tensor in runs[0].adapter.items():
+        assert torch.equal(runs[1].adapter[name], tensor), name
+
+
+def test_batched_generation_shares_prefills_and_equals_one_by_one(shim: None, dataset: Path, tmp_path: Path) -> None:
+    """The samples of a prompt share one prefill (its cache copied to every sample's row) and several prompts
+    advance in one batch; each (prompt, sample) gives the bytes it gives alone, from its seed (CPU: no batch-size
+    dependent rounding), greedy and sampled; the engine's FASTA is the same at generate_batch_size 8 and 1."""
+    from evocane.engines.base import ModelConfig, Prompt, SamplingConfig
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.engines.evo2.generation import generate_batch
+
+    model = tiny_model()
+    p, q = "ACGTTGCAAACGGT", "gattacaGATTACA"
+    for temperature, top_k in ((1.0, 0), (0.7, 3), (0.0, 0)):
+        together = generate_batch(model, [p, p, p, q, q], 12, [5, 6, 7, 8, 9], temperature, top_k)
+        alone = [generate_batch(model, [prompt], 12, [seed], temperature, top_k)[0]
+                 for prompt, seed in ((p, 5), (p, 6), (p, 7), (q, 8), (q, 9))]  # fmt: skip
+        assert together == alone
+        if temperature > 0:
+            assert len(set(together[:3])) > 1  # the samples of one prompt differ (own seeds)
+    engine = Evo2Engine()
+    prompts = [Prompt("p1", "ACGTACGTAAC"), Prompt("p2", "acgtacgttTT"), Prompt("p3", "GATTACA")]
+    sampling = SamplingConfig(n_tokens=10, samples_per_prompt=3, seed=2, top_k=4)
+    out = {}
+    for size in (8, 1):
+        checkpoint = engine.train(dataset, ModelConfig("g", "evo2", {**TINY, "generate_batch_size": size}), tmp_path / f"ref{size}")
+        out[size] = engine.generate(checkpoint, prompts, sampling, tmp_path / f"{size}.fa").read_text()
+    assert out[8] == out[1]
+
+
 def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     """train (zero-shot reference and a LoRA fine-tune) -> score -> generate -> embed, through Evo2Engine."""
     from evocane.engines.base import ModelConfig, Prompt, SamplingConfig, checkpoint_model
@@ -532,7 +670,7 @@ def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     for name, checkpoint in (("ref", reference), ("lora", tuned)):
         engine.score(checkpoint, dataset, "test", tmp_path / f"pred_{name}", ["test_1"])
     ref, tune = PredictionReader(tmp_path / "pred_ref"), PredictionReader(tmp_path / "pred_lora")
-    assert ref.meta["model"] == "evo2_ref" and ref.meta["split"] == "test" and "throughput" in ref.meta
+    assert ref.meta["model"] == "evo2_ref" and ref.meta["split"] == "test" and "throughput" not in ref.meta  # run-independent bytes
     assert not np.allclose(np.nan_to_num(ref.logprob), np.nan_to_num(tune.logprob))
 
     prompts = [Prompt("p1", "ACGTACGTAAC"), Prompt("p2", "acgtacgttTT"), Prompt("p3", "GATTACA")]

@@ -541,3 +541,47 @@ def test_lora_initialisation_depends_on_the_seed_only() -> None:
     model = build_model(params, seed=1)
     other = {name: p for name, p in apply_lora(model, params.lora, seed=6).named_parameters() if "lora_A" in name}  # type: ignore[arg-type]
     assert not all(torch.equal(first[name], other[name]) for name in first)
+
+
+def test_token_budget_sets_rows_from_the_crop_width_and_resumes_exactly(tair_dataset: Path, tmp_path: Path) -> None:
+    """micro_batch_tokens: rows = budget // crop width. A budget of batch_size x width trains exactly as batch_size
+    does (same batches, same per-micro-batch normalisation); with 96-base windows under a 256-token context, crops are
+    padded to 96, not 256, and the budget buys 256 // 96 x as many rows; a run killed after a resume state and
+    started again ends with the uninterrupted run's weights."""
+    import pandas as pd
+
+    engine = HFEngine()
+    rows = engine.train(tair_dataset, _model("rows", steps=6, seed=5), tmp_path / "rows")
+    budget = engine.train(tair_dataset, _model("budget", steps=6, seed=5, micro_batch_tokens=4 * 64 + 63), tmp_path / "budget")
+    for name, tensor in _weights(rows / "model").items():
+        assert torch.equal(_weights(budget / "model")[name], tensor), name
+    columns = ["step", "tokens", "train_loss", "val_loss"]
+    pd.testing.assert_frame_equal(pd.read_csv(rows / "metrics.tsv", sep="\t")[columns], pd.read_csv(budget / "metrics.tsv", sep="\t")[columns])
+
+    token_map = TokenMap.from_tokenizer(byte_tokenizer())
+    wide = WindowCrops(tair_dataset, "train", token_map, 256, 0.1, seed=5, fit_width=True)
+    assert wide.width == 96 and wide.train_batch(0, 0, 3).input_ids.shape == (3, 96)
+    params = HFParams.from_mapping({**TINY, "context": 256, "steps": 6, "micro_batch_tokens": 256 * 2, "checkpoint_every": 2, "seed": 5})
+
+    class Killed(Exception):
+        pass
+
+    def kill_at(step: int):  # noqa: ANN202
+        def after(done: int) -> None:
+            if done == step:
+                raise Killed
+
+        return after
+
+    straight = train_loop(build_model(params, seed=5), wide, None, params, tmp_path / "straight", torch.device("cpu"), "fp32", "fp")
+    assert straight.tokens == 6 * (512 // 96) * 96  # 5 rows of 96 columns per micro-batch
+    killed_model = build_model(params, seed=5)
+    with pytest.raises(Killed):
+        train_loop(killed_model, wide, None, params, tmp_path / "killed", torch.device("cpu"), "fp32", "fp", after_step=kill_at(4))
+    resumed_model = build_model(params, seed=5)
+    resumed = train_loop(resumed_model, wide, None, params, tmp_path / "killed", torch.device("cpu"), "fp32", "fp")
+    assert resumed.resumed_from == 4 and resumed.tokens == straight.tokens
+    final = build_model(params, seed=5)
+    train_loop(final, wide, None, params, tmp_path / "again", torch.device("cpu"), "fp32", "fp")
+    for (name, a), (_, b) in zip(final.named_parameters(), resumed_model.named_parameters()):
+        assert torch.equal(a, b), name

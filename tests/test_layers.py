@@ -33,6 +33,8 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "experiments": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "numerics": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "exchange": frozenset({"engines", "evaluate", "plots", "hpo", "cli", "benchmark"}),
+    # set-up (Snakemake profiles) needs no room
+    "profiles": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
 }
 
 

@@ -36,8 +36,10 @@ GENOME_RULES_WITH_CONFIG_MEMORY = ("prepare_genome", "genome_qc")
 GPU_CAPABLE_RULES = (
     "train_model",
     "score_model",
+    "score_shard",
     "generate_model",
     "task_score",
+    "task_score_shard",
     "task_generate",
     "bionemo_convert",
     "bionemo_train",

@@ -29,6 +29,7 @@ is written.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,46 +257,78 @@ def window_scores(kind: str, values: np.ndarray, top1: np.ndarray | None, tokens
 
 
 # --- importing into the prediction contract ----------------------------------------------------------------------------
+def _spilled(path: Path, length: int) -> np.ndarray:
+    return np.memmap(path, dtype=np.float32, mode="r") if length else np.zeros(0, dtype=np.float32)
+
+
 def import_nextbase(
     submission: Submission, dataset_dir: str | Path, split: str, out_dir: str | Path, meta: dict[str, Any],
-    distribution_windows: Sequence[str] = (),
+    distribution_windows: Sequence[str] = (), windows: Sequence[str] | None = None,
 ) -> Path:  # fmt: skip
     """Check ``nextbase/{split}.parquet`` against the split of ``dataset_dir`` and write it as a prediction
-    directory at ``out_dir`` (atomically: nothing is written when a window is wrong)."""
+    directory at ``out_dir`` (atomically: nothing is written when a window is wrong), windows in split order
+    whatever the file's order. ``windows``: import only these windows of the split (one scoring shard; the file
+    must still hold every window of the split)."""
     path = submission.file(nextbase_path(split))
     dataset = DatasetReader(dataset_dir)
-    windows = dataset.split_windows(split)
-    if windows.empty:
+    table = dataset.split_windows(split)
+    if table.empty:
         raise EvocaneError(f"{dataset_dir}: the dataset has no '{split}' windows")
     arrays = dataset.arrays(split)
-    position = {window_id: i for i, window_id in enumerate(windows["window_id"].astype(str))}
-    offsets = windows["offset"].to_numpy(dtype=np.int64)
-    lengths = windows["length"].to_numpy(dtype=np.int64)
-    prefixes = windows["prefix_length"].to_numpy(dtype=np.int64)
+    position = {window_id: i for i, window_id in enumerate(table["window_id"].astype(str))}
+    selected = np.ones(len(table), dtype=bool)
+    if windows is not None:
+        selected[:] = False
+        for window_id in windows:
+            if str(window_id) not in position:
+                raise EvocaneError(f"{dataset_dir}: selected window '{window_id}' is not in the '{split}' split")
+            selected[position[str(window_id)]] = True
+    offsets = table["offset"].to_numpy(dtype=np.int64)
+    lengths = table["length"].to_numpy(dtype=np.int64)
+    prefixes = table["prefix_length"].to_numpy(dtype=np.int64)
     keep = set(distribution_windows)
-    seen = np.full(len(windows), -1, dtype=np.int64)
-    with PredictionWriter(out_dir, meta) as writer:
-        for row, window_id, kind, values, top1 in iter_window_values(path):
-            where = f"{path} row {row} (window '{window_id}')"
-            i = position.get(window_id)
-            if i is None:
-                raise EvocaneError(f"{where}: no such window in the '{split}' split of the benchmark")
-            if seen[i] >= 0:
-                raise EvocaneError(f"{where}: window given twice (first at row {seen[i]})")
-            seen[i] = row
-            start, end = offsets[i] + prefixes[i], offsets[i] + lengths[i]
-            logprob, credit, probs = window_scores(kind, values, top1, arrays.tokens[start:end], arrays.weights[start:end], where)
-            tag = np.full(prefixes[i], np.nan)
-            distribution = None
-            if probs is not None and window_id in keep:
-                distribution = np.concatenate([np.full((prefixes[i], 4), np.nan), probs])
-            writer.add(
-                window_id, np.concatenate([tag, logprob]), distribution=distribution,
-                top1=None if credit is None else np.concatenate([tag, credit]),
-            )  # fmt: skip
+    seen = np.full(len(table), -1, dtype=np.int64)
+    # checked values are spilled in the file's order and written in split order, so memory stays at one window
+    spill_at = np.zeros(len(table), dtype=np.int64)
+    has_top1 = False
+    distributions: dict[str, np.ndarray] = {}
+    Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{Path(out_dir).name}.import-", dir=Path(out_dir).parent) as scratch:
+        spilled = 0
+        with open(Path(scratch) / "values.f32", "wb") as values_out, open(Path(scratch) / "top1.f32", "wb") as top1_out:
+            for row, window_id, kind, values, top1 in iter_window_values(path):
+                where = f"{path} row {row} (window '{window_id}')"
+                i = position.get(window_id)
+                if i is None:
+                    raise EvocaneError(f"{where}: no such window in the '{split}' split of the benchmark")
+                if seen[i] >= 0:
+                    raise EvocaneError(f"{where}: window given twice (first at row {seen[i]})")
+                seen[i] = row
+                start, end = offsets[i] + prefixes[i], offsets[i] + lengths[i]
+                logprob, credit, probs = window_scores(kind, values, top1, arrays.tokens[start:end], arrays.weights[start:end], where)
+                if not selected[i]:
+                    continue
+                has_top1 = credit is not None
+                values_out.write(logprob.astype(np.float32).tobytes())
+                if credit is not None:
+                    top1_out.write(credit.astype(np.float32).tobytes())
+                spill_at[i] = spilled
+                spilled += len(logprob)
+                if probs is not None and window_id in keep:
+                    distributions[window_id] = np.concatenate([np.full((prefixes[i], 4), np.nan), probs])
         absent = np.flatnonzero(seen < 0)
         if len(absent):
-            raise EvocaneError(f"{path}: {len(absent)} of {len(windows)} '{split}' windows are missing, e.g. '{windows['window_id'].iloc[absent[0]]}'")
+            raise EvocaneError(f"{path}: {len(absent)} of {len(table)} '{split}' windows are missing, e.g. '{table['window_id'].iloc[absent[0]]}'")
+        spilled_values = _spilled(Path(scratch) / "values.f32", spilled)
+        spilled_top1 = _spilled(Path(scratch) / "top1.f32", spilled) if has_top1 else None
+        with PredictionWriter(out_dir, meta) as writer:
+            for i in np.flatnonzero(selected):
+                window_id = str(table["window_id"].iloc[i])
+                n = int(lengths[i] - prefixes[i])
+                tag = np.full(prefixes[i], np.nan, dtype=np.float32)
+                piece = slice(spill_at[i], spill_at[i] + n)
+                credit = None if spilled_top1 is None else np.concatenate([tag, spilled_top1[piece]])
+                writer.add(window_id, np.concatenate([tag, spilled_values[piece]]), distribution=distributions.get(window_id), top1=credit)
     return Path(out_dir)
 
 

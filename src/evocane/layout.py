@@ -14,11 +14,13 @@ to the working directory; called without arguments it returns the Snakemake patt
     results/datasets/comparison/leakage.tsv|.{fmt}
     results/models/{model}/{variant}/checkpoint/           engine checkpoints
     results/predictions/{model}/{variant}/{split}/         prediction contract
+    results/predictions/{model}/{variant}/{split}.shards/{shard}-of-{shards}/   shards before the gather (temporary)
     results/prompts/{variant}.fa, results/generation/{model}/{variant}/generated.fa
     results/embeddings/{model}/{variant}/{split}/
     results/engines/{engine}/loss_curves.tsv|.{fmt}
     results/evaluation/{variant}/nextbase/...              next-base metrics and figures
     results/tasks/{variant}/{task}/inputs|predictions/{model}|generated/{model}|evaluation/
+    results/tasks/{variant}/{task}/predictions/{model}.shards/{shard}-of-{shards}/      (temporary)
     results/leaderboard.csv, results/evaluation/leaderboard_table.tsv
     results/hpo/{study}/journal.log, trials/{slot}.json, best.yaml, trials.tsv, *.{fmt}   Optuna studies
     results/models/{model}/{variant}/MODEL_CARD.md         model cards (after evaluation)
@@ -157,6 +159,12 @@ def predictions(model: str = "{model}", variant: str = "{variant}", split: str =
     return _under("predictions", model, variant, split)
 
 
+def prediction_shard(model: str = "{model}", variant: str = "{variant}", split: str = "{split}", shard: str | int = "{shard}",
+                     shards: str | int = "{shards}") -> str:  # fmt: skip
+    """One shard's prediction set (a temporary of the sharded scoring, beside the gathered set)."""
+    return f"{predictions(model, variant, split)}.shards/{shard}-of-{shards}"
+
+
 def prompts(variant: str = "{variant}") -> str:
     return _under("prompts", f"{variant}.fa")
 
@@ -201,6 +209,11 @@ def task_inputs(variant: str = "{variant}", task: str = "{task}") -> str:
 
 def task_predictions(variant: str = "{variant}", task: str = "{task}", model: str = "{model}") -> str:
     return f"{task_dir(variant, task)}/predictions/{model}"
+
+
+def task_prediction_shard(variant: str = "{variant}", task: str = "{task}", model: str = "{model}", shard: str | int = "{shard}",
+                          shards: str | int = "{shards}") -> str:  # fmt: skip
+    return f"{task_predictions(variant, task, model)}.shards/{shard}-of-{shards}"
 
 
 def task_generated(variant: str = "{variant}", model: str = "{model}", mode: str = "sampled") -> str:

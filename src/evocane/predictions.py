@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,22 @@ def window_chunks(lengths: np.ndarray, max_bases: int) -> Iterator[slice]:
         yield slice(start, len(lengths))
 
 
+def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps (numpy stamps each member with the current time), so the
+    same arrays give the same bytes; read with ``np.load``."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(value), allow_pickle=False)
+
+
+def _index_frame(rows: Sequence[tuple[str, int, int, float, int]]) -> pd.DataFrame:
+    """The index table from Python tuples (one construction for the writer and the gather: the same bytes)."""
+    return pd.DataFrame(list(rows), columns=INDEX_COLUMNS)
+
+
 class _Float16Stream:
     """A flat float16 array written to a raw file piece by piece and wrapped in an .npy header at the end."""
 
@@ -211,7 +228,7 @@ class PredictionWriter:
 
     def close(self) -> None:
         try:
-            index = pd.DataFrame(self._rows, columns=INDEX_COLUMNS)
+            index = _index_frame(self._rows)
             if index["window_id"].duplicated().any():
                 raise EvocaneError(f"{self.out_dir}: a window was scored twice")
             self._logprob.finish()
@@ -219,9 +236,9 @@ class PredictionWriter:
                 self._top1.finish()
             index.to_parquet(self._tmp / "index.parquet", index=False)
             if self._distributions:
-                np.savez_compressed(self._tmp / "distributions.npz", **self._distributions)
+                save_npz(self._tmp / "distributions.npz", self._distributions)
             if self._logits:
-                np.savez_compressed(self._tmp / "logits.npz", **self._logits)
+                save_npz(self._tmp / "logits.npz", self._logits)
             (self._tmp / "meta.json").write_text(json.dumps(self.meta, indent=2, default=str) + "\n")
         except BaseException as error:
             self.abort(error)
@@ -331,6 +348,115 @@ def prediction_dirs(prediction_set: str | Path) -> list[Path]:
 def _natural_key(path: Path) -> tuple[Any, ...]:
     """k2 before k10."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name))
+
+
+# --- shards: one split scored by several jobs, gathered into one prediction set ----------------------------------
+def plan_shards(lengths: Sequence[int] | np.ndarray, shards: int) -> list[tuple[int, int]]:
+    """Cut a split's windows (their ``lengths`` in split order) into ``shards`` contiguous row ranges
+    ``[start, stop)`` balanced by bases: cut ``i`` falls at the window boundary nearest to ``i / shards`` of the
+    split's bases (ties: the earlier boundary). Every window is in exactly one range, in order; each range holds
+    ``total / shards`` bases give or take one window; a range is empty only when there are fewer windows than
+    shards. A pure function of the lengths: every shard job and the gather compute the same plan."""
+    if shards < 1:
+        raise ValueError(f"shards must be >= 1, got {shards}")
+    ends = np.cumsum(np.asarray(lengths, dtype=np.int64))
+    total = int(ends[-1]) if len(ends) else 0
+    cuts = [0]
+    for i in range(1, shards):
+        target = total * i  # compared with ends * shards: integer arithmetic, no rounding
+        after = int(np.searchsorted(ends * shards, target, side="right"))  # windows ending at or before the target
+        below = int(ends[after - 1]) * shards if after else 0
+        above = int(ends[after]) * shards if after < len(ends) else None
+        cut = after + 1 if above is not None and above - target < target - below else after
+        cuts.append(max(cut, cuts[-1]))
+    cuts.append(len(ends))
+    return [(cuts[i], cuts[i + 1]) for i in range(shards)]
+
+
+def _member_names(prediction_set: Path) -> list[str]:
+    """'' for a single prediction directory, else the member directory names in order."""
+    return [str(path.relative_to(prediction_set)) if path != prediction_set else "" for path in prediction_dirs(prediction_set)]
+
+
+def gather_prediction_sets(shards: Sequence[str | Path], out_dir: str | Path, expected_ids: Sequence[Sequence[str]] | None = None) -> Path:
+    """Write one prediction set at ``out_dir`` from the prediction sets of a split's shards, in shard order: the
+    bytes the unsharded scoring writes (index rows with shifted offsets, concatenated float16 arrays, the
+    distributions in window order, meta.json of the shards, which must all agree). ``expected_ids``: the window ids
+    each shard must hold, in order (the shard plan); a shard holding anything else is an error naming it."""
+    shards = [Path(shard) for shard in shards]
+    if not shards:
+        raise EvocaneError(f"{out_dir}: no shards to gather")
+    if expected_ids is not None and len(expected_ids) != len(shards):
+        raise EvocaneError(f"{out_dir}: {len(shards)} shards given, the plan has {len(expected_ids)}")
+    members = _member_names(shards[0])
+    for shard in shards[1:]:
+        if _member_names(shard) != members:
+            raise EvocaneError(f"{shard}: holds members {_member_names(shard)}, {shards[0]} holds {members}")
+    with atomic_dir(Path(out_dir)) as temp:
+        for member in members:
+            target = temp / member if member else temp
+            target.mkdir(parents=True, exist_ok=True)
+            _gather_dir([shard / member if member else shard for shard in shards], target, expected_ids)
+    return Path(out_dir)
+
+
+def _gather_dir(parts: Sequence[Path], target: Path, expected_ids: Sequence[Sequence[str]] | None) -> None:
+    meta = (parts[0] / "meta.json").read_bytes()
+    indexes = []
+    for number, part in enumerate(parts):
+        if (part / "meta.json").read_bytes() != meta:
+            raise EvocaneError(f"{part / 'meta.json'}: differs from {parts[0] / 'meta.json'} (shards of different runs?)")
+        index = pd.read_parquet(part / "index.parquet")
+        if expected_ids is not None and index["window_id"].astype(str).tolist() != list(expected_ids[number]):
+            raise EvocaneError(f"{part}: does not hold the windows of shard {number} of the plan ({len(index)} windows, "
+                               f"planned {len(expected_ids[number])})")  # fmt: skip
+        indexes.append(index)
+    filled = [part for part, index in zip(parts, indexes) if len(index)]
+    with_top1 = [part for part in filled if (part / "top1.npy").exists()]
+    if with_top1 and len(with_top1) != len(filled):
+        missing = next(part for part in filled if part not in with_top1)
+        raise EvocaneError(f"{missing}: has no top1.npy while other shards have one")
+    rows: list[tuple[str, int, int, float, int]] = []
+    logprob = _Float16Stream(target, "logprob")
+    top1 = _Float16Stream(target, "top1") if with_top1 else None
+    distributions: dict[str, np.ndarray] = {}
+    logits: dict[str, np.ndarray] = {}
+    try:
+        for part, index in zip(parts, indexes):
+            shift = logprob.length
+            rows += [(str(w), int(o) + shift, int(n), float(v), int(c))
+                     for w, o, n, v, c in zip(*(index[column] for column in INDEX_COLUMNS))]  # fmt: skip
+            if not len(index):
+                continue
+            _copy_float16(part / "logprob.npy", logprob)
+            if top1 is not None:
+                _copy_float16(part / "top1.npy", top1)
+            for name, collected in (("distributions.npz", distributions), ("logits.npz", logits)):
+                if (part / name).exists():
+                    with np.load(part / name) as data:
+                        collected.update((key, data[key]) for key in data.files)
+        logprob.finish()
+        if top1 is not None:
+            top1.finish()
+    except BaseException:
+        logprob.close()
+        if top1 is not None:
+            top1.close()
+        raise
+    _index_frame(rows).to_parquet(target / "index.parquet", index=False)
+    if distributions:
+        save_npz(target / "distributions.npz", distributions)
+    if logits:
+        save_npz(target / "logits.npz", logits)
+    (target / "meta.json").write_bytes(meta)
+
+
+def _copy_float16(path: Path, stream: _Float16Stream, block: int = 1 << 24) -> None:
+    values = np.load(path, mmap_mode="r")
+    if values.dtype != np.float16 or values.ndim != 1:
+        raise EvocaneError(f"{path}: expected a flat float16 array, got {values.dtype} {values.shape}")
+    for start in range(0, len(values), block):
+        stream.write(np.asarray(values[start : start + block]))
 
 
 # --- generated sequences ---------------------------------------------------------------------------------------------

@@ -95,13 +95,35 @@ def _validate(args: argparse.Namespace) -> None:
         print(f"{source}: valid ({len(config.get('cultivars', {}))} cultivars)")
 
 
+# --- set-up --------------------------------------------------------------------------------------------------------
+def _install_profiles_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", type=Path, default=None,
+                   help="the project's profiles/ directory (default: the one of this checkout)")
+    p.add_argument("--target", type=Path, default=None,
+                   help="where to link them (default: Snakemake's user config directory, $XDG_CONFIG_HOME/snakemake "
+                   "or ~/.config/snakemake, where `snakemake --profile NAME` looks)")
+    p.add_argument("--profiles", nargs="+", default=None, metavar="NAME",
+                   help="profiles to link (default: local slurm-gpu)")
+
+
+@command("install-profiles", "link profiles/local and profiles/slurm-gpu where `snakemake --profile NAME` finds them "
+         "(a profile of yours with that name is left alone)", _install_profiles_args)  # fmt: skip
+def _install_profiles(args: argparse.Namespace) -> None:
+    from evocane.profiles import INSTALLED_PROFILES, install_profiles, project_profiles_dir, snakemake_user_profile_dir
+
+    source = args.source or project_profiles_dir()
+    target = args.target or snakemake_user_profile_dir()
+    for link in install_profiles(source, target, args.profiles or INSTALLED_PROFILES):
+        print(f"evocane profiles: {link.message}")
+
+
 # --- entry point ---------------------------------------------------------------------------------------------------
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser of every command; given ``argv``, only the command it names gets its options (some options are
     derived from modules that take a while to import, and a workflow job runs one command)."""
     parser = argparse.ArgumentParser(prog="evocane", description=__doc__)
     parser.add_argument("--version", action="version", version=f"evocane {__version__}")
-    parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug-level log messages")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     _load_rooms()
     chosen = next((word for word in argv if word in COMMANDS), None) if argv is not None else None

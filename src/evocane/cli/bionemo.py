@@ -13,9 +13,9 @@ from evocane.cli import add_config_arguments, command, config_from_args
 
 
 def _fasta_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="dataset directory in the dataset contract")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split whose windows are written")
+    p.add_argument("--out", required=True, type=Path, help="FASTA to write (id = window_id)")
 
 
 @command("bionemo-fasta", "write a split's windows (lineage tag included) as the FASTA predict_evo2 scores", _fasta_args)
@@ -27,9 +27,9 @@ def _fasta(args: argparse.Namespace) -> None:
 
 def _checkpoint_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--model", required=True)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--model", required=True, help="the BioNeMo model (a key of models: with engine: bionemo)")
+    p.add_argument("--variant", required=True, help="dataset variant the model is trained on or scores")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint directory to write (evocane_checkpoint.json)")
     p.add_argument("--train-manifest", type=Path, help="run.json of the model's training run (fine-tuned models)")
 
 
@@ -58,10 +58,10 @@ def _checkpoint(args: argparse.Namespace) -> None:
 def _predictions_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", required=True, type=Path, help="predict_evo2 --output-dir")
     p.add_argument("--checkpoint", required=True, type=Path, help="the evocane checkpoint it was predicted with")
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--distribution-windows", type=int, default=0)
+    p.add_argument("--dataset", required=True, type=Path, help="dataset directory the FASTA was written from")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split that was predicted")
+    p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
+    p.add_argument("--distribution-windows", type=int, default=0, help="keep full A/C/G/T distributions for this many windows")
     p.add_argument("--task", help="a task dataset (evaluation tasks): keep the distributions that task needs")
 
 
@@ -84,8 +84,8 @@ def _predictions(args: argparse.Namespace) -> None:
 
 def _generated_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--raw", required=True, type=Path, help="bionemo_infer output directory (plan.json + one file per call)")
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--checkpoint", required=True, type=Path, help="the evocane checkpoint it was generated with")
+    p.add_argument("--out", required=True, type=Path, help="generated FASTA to write")
 
 
 @command("bionemo-generated", "parse infer_evo2 outputs into the generated-sequence FASTA", _generated_args)
@@ -98,9 +98,9 @@ def _generated(args: argparse.Namespace) -> None:
 
 def _commands_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--model", required=True)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--split", default="test", choices=["validation", "test"])
+    p.add_argument("--model", required=True, help="the BioNeMo model (a key of models: with engine: bionemo)")
+    p.add_argument("--variant", required=True, help="dataset variant")
+    p.add_argument("--split", default="test", choices=["validation", "test"], help="split whose scoring commands are printed (default: test)")
 
 
 @command("bionemo-commands", "print the commands the workflow runs for one BioNeMo model and dataset variant", _commands_args)

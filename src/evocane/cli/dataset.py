@@ -63,7 +63,7 @@ def _sketches(args: argparse.Namespace, spec: dict[str, Any]) -> list[Path]:
 
 def _regions_args(p: argparse.ArgumentParser) -> None:
     _paths_arguments(p)
-    p.add_argument("--cultivar", required=True)
+    p.add_argument("--cultivar", required=True, help="cultivar (a key of cultivars:) whose GFF3 gives the regions")
 
 
 @command("dataset-regions", "region intervals (CDS, UTRs, introns, promoters, intergenic) from a cultivar's GFF3", _regions_args)
@@ -88,7 +88,7 @@ def _plan_command(args: argparse.Namespace) -> None:
 
 def _sketch_args(p: argparse.ArgumentParser) -> None:
     _variant_arguments(p)
-    p.add_argument("--cultivar", required=True)
+    p.add_argument("--cultivar", required=True, help="cultivar whose training windows are sketched")
 
 
 @command("dataset-sketch", "FracMinHash sketch of one cultivar's training windows (leakage audit)", _sketch_args)
@@ -162,7 +162,7 @@ def _subset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True, type=Path, help="built variant directory (results/datasets/<variant>)")
     p.add_argument("--splits", nargs="+", default=["validation", "test"], help="splits to sample (default: validation test)")
     p.add_argument("--max-windows", required=True, type=int, help="at most this many windows per split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample (with variant and split; default 0)")
     p.add_argument("--out", required=True, type=Path, help="subset directory to write (dataset contract)")
 
 

@@ -54,13 +54,33 @@ def _checkpoint_engine(checkpoint: Path):  # type: ignore[no-untyped-def]
 
 
 def _score_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, type=Path)
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory of any engine (holds evocane_checkpoint.json)")
+    p.add_argument("--dataset", required=True, type=Path, help="dataset directory in the dataset contract (a variant or its scored subset)")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split to score")
     p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
     p.add_argument("--distribution-windows", type=int, default=0, help="keep full A/C/G/T distributions for this many windows")
     p.add_argument("--trust-remote-code", action="store_true",
                    help="let the checkpoint's model run code it ships (Hugging Face trust_remote_code); only for models you trust")
+    add_shard_arguments(p)
+
+
+def add_shard_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--shards", type=int, default=1,
+                   help="the split is scored by this many jobs (contiguous runs of windows balanced by bases); "
+                        "evocane gather-predictions joins their outputs")  # fmt: skip
+    p.add_argument("--shard", type=int, default=0, help="which of the --shards this job scores (0-based)")
+
+
+def shard_selection(args: argparse.Namespace, dataset: Path, split: str) -> list[str] | None:
+    """The window ids of this job's shard (None = the whole split)."""
+    from evocane.engines.base import shard_windows
+    from evocane.errors import EvocaneError
+
+    if args.shards < 1 or not 0 <= args.shard < args.shards:
+        raise EvocaneError(f"--shard {args.shard} --shards {args.shards}: need shards >= 1 and 0 <= shard < shards")
+    if args.shards == 1:
+        return None
+    return shard_windows(dataset, split, args.shards)[args.shard]
 
 
 @command("score", "score every window of a split with a checkpoint (any engine) into the prediction format", _score_args)
@@ -70,12 +90,27 @@ def _score(args: argparse.Namespace) -> None:
     engine = _checkpoint_engine(args.checkpoint)
     engine.allow_remote_code = args.trust_remote_code
     keep = select_distribution_windows(args.dataset, args.split, args.distribution_windows)
-    engine.score(args.checkpoint, args.dataset, args.split, args.out, keep)
+    engine.score(args.checkpoint, args.dataset, args.split, args.out, keep, shard_selection(args, args.dataset, args.split))
+
+
+def _gather_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, type=Path, help="the dataset directory the shards scored")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split the shards scored")
+    p.add_argument("--shards", required=True, nargs="+", type=Path, help="the shards' prediction sets, shard 0 first")
+    p.add_argument("--out", required=True, type=Path, help="prediction set directory to write")
+
+
+@command("gather-predictions", "join the prediction sets of a split's shards into the one the unsharded score writes", _gather_args)
+def _gather(args: argparse.Namespace) -> None:
+    from evocane.engines.base import shard_windows
+    from evocane.predictions import gather_prediction_sets
+
+    gather_prediction_sets(args.shards, args.out, shard_windows(args.dataset, args.split, len(args.shards)))
 
 
 def _generate_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--checkpoint", required=True, type=Path, help="checkpoint directory of any engine (holds evocane_checkpoint.json)")
     p.add_argument("--prompts", required=True, type=Path, help="prompt FASTA (ids are kept in the output)")
     p.add_argument("--out", required=True, type=Path, help="generated FASTA")
     p.add_argument("--trust-remote-code", action="store_true",
@@ -103,12 +138,12 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _prompts_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    p.add_argument("--count", type=int, required=True)
-    p.add_argument("--length", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory (results/datasets/<variant>)")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"], help="split the prompts come from (default: test)")
+    p.add_argument("--count", type=int, required=True, help="number of prompts")
+    p.add_argument("--length", type=int, required=True, help="bases per prompt (after the lineage tag, if any); windows with an N among them are skipped")
+    p.add_argument("--seed", type=int, default=0, help="seed of the window draw (default 0)")
+    p.add_argument("--out", required=True, type=Path, help="prompt FASTA to write")
 
 
 @command("make-prompts", "draw generation prompts (window prefixes) from a dataset split as FASTA", _prompts_args)
@@ -119,21 +154,23 @@ def _make_prompts(args: argparse.Namespace) -> None:
 
 
 def _engines_args(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--json", action="store_true", help="one JSON object per engine instead of the text listing")
 
 
-@command("engines", "list the registered engines and whether each can be loaded here", _engines_args)
+@command("engines", "list the registered engines: whether each imports here and whether it can run on this machine", _engines_args)
 def _engines(args: argparse.Namespace) -> None:
-    from evocane.engines.base import engine_names, get_engine
-    from evocane.errors import EvocaneError
+    import dataclasses
+    import json
 
-    for name in engine_names():
-        try:
-            engine = get_engine(name)
-            status = f"available ({type(engine).__module__}.{type(engine).__name__})"
-        except EvocaneError as error:
-            status = f"not available: {error}"
-        print(f"{name}\t{status}")
+    from evocane.engines.readiness import all_engines
+
+    for status in all_engines():
+        if args.json:
+            print(json.dumps(dataclasses.asdict(status)))
+            continue
+        print(f"{status.engine}")
+        print(f"  importable:    {'yes' if status.importable else 'no'}: {status.import_detail}")
+        print(f"  runnable here: {'yes' if status.runnable else 'no'}: {status.run_detail}")
 
 
 def _loss_curves_args(p: argparse.ArgumentParser) -> None:

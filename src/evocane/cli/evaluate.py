@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from evocane import layout
 from evocane.cli import add_config_arguments, command, config_from_args
+from evocane.errors import EvocaneError
 
 NEXTBASE_TABLES = ("metrics.tsv", "windows.parquet", "leaderboard.tsv")
 NEXTBASE_FIGURES = ("bits_by_region", "delta_to_markov", "window_strata", "window_violins", "window_heatmap")
@@ -55,12 +58,12 @@ def _nextbase(args: argparse.Namespace) -> None:
 
 def _plots_args(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--metrics", required=True, type=Path)
-    p.add_argument("--windows", required=True, type=Path)
+    p.add_argument("--dataset", required=True, type=Path, help="the scored dataset directory (variant or its scored subset)")
+    p.add_argument("--metrics", required=True, type=Path, help="metrics.tsv written by evocane nextbase")
+    p.add_argument("--windows", required=True, type=Path, help="windows.parquet written by evocane nextbase")
     p.add_argument("--predictions", required=True, nargs="+", type=Path, help="prediction sets of the plotted split (distributions)")
-    p.add_argument("--split", default="test")
-    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--split", default="test", help="split to plot (default: test)")
+    p.add_argument("--out-dir", required=True, type=Path, help="directory for the figures and ranked_windows.tsv")
 
 
 @command("nextbase-plots", "next-base figures and the ranked table of best/worst windows", _plots_args)
@@ -122,18 +125,31 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
 
 def _leaderboard_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parts", nargs="*", default=[], type=Path, help="leaderboard parts (CSV/TSV with the leaderboard columns)")
-    p.add_argument("--output", required=True, type=Path, help="long CSV (results/leaderboard.csv)")
+    p.add_argument("--output", type=Path, help="long CSV to write (results/leaderboard.csv); required unless --show")
     p.add_argument("--table", type=Path, help="wide TSV for the report: one column per dataset variant")
+    p.add_argument("--show", action="store_true",
+                   help="print the headline table: per variant, next-base bits per non-repeat base of every model with its "
+                   "CI and the difference to the Markov baseline (reads --csv, or the --output just written)")
+    p.add_argument("--csv", type=Path, default=Path(layout.leaderboard()),
+                   help=f"leaderboard to show (default: {layout.leaderboard()})")
+    p.add_argument("--variant", help="--show: only this dataset variant")
+    p.add_argument("--split", default="test", help="--show: the split (default: test)")
 
 
-@command("leaderboard", "combine every task's leaderboard part into results/leaderboard.csv", _leaderboard_args)
+@command("leaderboard", "combine every task's leaderboard part into results/leaderboard.csv, or --show its headline table", _leaderboard_args)
 def _leaderboard(args: argparse.Namespace) -> None:
     from evocane.atomic import atomic_path
-    from evocane.evaluate.leaderboard import combine, wide_table
+    from evocane.evaluate.leaderboard import combine, format_headline, headline_table, read_leaderboard, wide_table
 
-    board = combine(args.parts)
-    with atomic_path(args.output) as temp:
-        board.to_csv(temp, index=False, float_format="%.6g")
-    if args.table:
-        with atomic_path(args.table) as temp:
-            wide_table(board).to_csv(temp, sep="\t", index=False)
+    if args.output is None and not args.show:
+        raise EvocaneError("leaderboard: give --output (combine parts) or --show (print the headline table)")
+    if args.output is not None:
+        board = combine(args.parts)
+        with atomic_path(args.output) as temp:
+            board.to_csv(temp, index=False, float_format="%.6g")
+        if args.table:
+            with atomic_path(args.table) as temp:
+                wide_table(board).to_csv(temp, sep="\t", index=False)
+    if args.show:
+        shown = read_leaderboard(args.output if args.output is not None else args.csv)
+        sys.stdout.write(format_headline(headline_table(shown, args.split, args.variant), args.split))

@@ -11,8 +11,8 @@ from evocane.cli import command
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, type=Path, help="an evo2 checkpoint directory (evocane train)")
-    p.add_argument("--dataset", required=True, type=Path)
-    p.add_argument("--split", required=True, choices=["train", "validation", "test"])
+    p.add_argument("--dataset", required=True, type=Path, help="dataset variant directory (results/datasets/<variant>)")
+    p.add_argument("--split", required=True, choices=["train", "validation", "test"], help="split whose windows are embedded")
     p.add_argument("--out", required=True, type=Path, help="embedding directory to write")
     p.add_argument("--layer", action="append", default=[], help="vortex layer name (repeatable), e.g. blocks.28.mlp.l3; default: params.embed_layers")
 

@@ -73,10 +73,10 @@ def _qc(args: argparse.Namespace) -> None:
 
 def _qc_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qc", nargs="+", required=True, type=Path, help="per-cultivar qc.tsv files")
-    p.add_argument("--summary", required=True, type=Path)
-    p.add_argument("--records-table", required=True, type=Path)
-    p.add_argument("--composition-plot", required=True, type=Path)
-    p.add_argument("--gc-plot", required=True, type=Path)
+    p.add_argument("--summary", required=True, type=Path, help="per-cultivar summary TSV to write (N50, haplotypes per group, unplaced bases)")
+    p.add_argument("--records-table", required=True, type=Path, help="every cultivar's per-record QC rows in one TSV to write")
+    p.add_argument("--composition-plot", required=True, type=Path, help="per-record composition figure to write (png, svg or pdf)")
+    p.add_argument("--gc-plot", required=True, type=Path, help="GC vs soft-masked fraction figure to write (png, svg or pdf)")
 
 
 @command("qc-report", "combine QC tables into a summary and the QC figures", _qc_report_args)
@@ -101,7 +101,7 @@ def _qc_report(args: argparse.Namespace) -> None:
 
 def _homology_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", help="chromosome names to parse")
-    p.add_argument("--pattern", default=None)
+    p.add_argument("--pattern", default=None, help="homology regular expression with named groups hg, hg2, hap, origin (default: the built-in sugarcane pattern)")
 
 
 @command("homology", "show how chromosome names parse into homology group and haplotype", _homology_args)

@@ -99,10 +99,17 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def score(
-        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()
-    ) -> Path:
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         """Score every window of ``split`` and write a prediction set at ``out_dir`` (one prediction directory, or
-        one per member), with full A/C/G/T distributions for ``distribution_windows``."""
+        one per member), with full A/C/G/T distributions for ``distribution_windows``.
+
+        ``windows``: score only these windows of the split (None = all; :func:`selected_windows`), written in split
+        order: one shard of a split scored by several jobs (``evocane score --shard``), whose gathered sets must
+        equal the unsharded set byte for byte. So a window's values must not depend on which other windows are
+        selected: an engine that computes windows together forms its groups and batches over the whole split, as
+        without a selection, and computes those that hold a selected window."""
 
     @abc.abstractmethod
     def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:
@@ -119,16 +126,23 @@ class EngineEntry:
     rules/engines.smk. ``check``: "module:function" called with the validated config when the workflow is parsed,
     for the checks of its params that the schema cannot express (raises EvocaneError naming the key).
     ``trains``: "module:function" telling, from (config, model name), whether that model's checkpoint holds
-    training curves (metrics.tsv); the engine then gets a training-curve figure in the report. ``inputs``:
+    training curves (metrics.tsv); the engine then gets a training-curve figure in the report.
+    ``dependencies``: "module:function" importing the engine's third-party Python dependencies and returning their
+    versions (raises on a missing one); ``runs_on``: what the machine needs to run it (``cpu``, ``cpu_or_cuda``,
+    ``cuda``, ``container``). Both only feed `evocane engines` (evocane.engines.readiness). ``inputs``:
     "module:function" giving, from (config, model name, variant), files the model's training job reads besides the
-    dataset (the external engine's submission), so the workflow makes them first."""
+    dataset (the external engine's submission), so the workflow makes them first. ``shards``: whether the shared
+    rules may split the model's scoring into shards (evaluation.nextbase.shards); False = always one job."""
 
     target: str | type[Engine]
     conda_env: str = "genome"
     own_rules: bool = False
     check: str | None = None
     trains: str | None = None
+    dependencies: str | None = None
+    runs_on: str = "cpu"
     inputs: str | None = None
+    shards: bool = True
 
 
 # Adding an engine: its module, and one line here (or register_engine from a plugin module).
@@ -136,16 +150,18 @@ _ENGINES: dict[str, EngineEntry] = {
     "markov": EngineEntry("evocane.engines.markov:MarkovEngine"),
     "hf": EngineEntry(
         "evocane.engines.hf:HFEngine", conda_env="hf", check="evocane.engines.hf.workflow:hf_params",
-        trains="evocane.engines.hf.workflow:writes_curves",
+        trains="evocane.engines.hf.workflow:writes_curves", dependencies="evocane.engines.hf.workflow:dependencies",
+        runs_on="cpu_or_cuda",
     ),
     "evo2": EngineEntry(
         "evocane.engines.evo2:Evo2Engine", conda_env="evo2", check="evocane.engines.evo2.workflow:check_models",
-        trains="evocane.engines.evo2.workflow:writes_curves",
+        trains="evocane.engines.evo2.workflow:writes_curves", dependencies="evocane.engines.evo2.runtime:dependencies",
+        runs_on="cuda",
     ),
-    "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True),
+    "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True, runs_on="container"),
     "external": EngineEntry(
         "evocane.engines.external:ExternalEngine", check="evocane.engines.external:check_models",
-        inputs="evocane.engines.external:training_inputs",
+        inputs="evocane.engines.external:training_inputs", shards=False,
     ),
 }
 
@@ -292,6 +308,31 @@ def select_distribution_windows(dataset_dir: str | Path, split: str, count: int)
     ]
     order = sorted(range(len(windows)), key=lambda i: (-coding[i], str(windows["window_id"].iloc[i])))
     return [str(windows["window_id"].iloc[i]) for i in order[:count]]
+
+
+def selected_windows(table: Any, windows: Sequence[str] | None, where: str) -> np.ndarray:
+    """Boolean mask over the rows of a split's window ``table``: the rows named in ``windows`` (None = every row).
+    A name that is not a window of the split is an error naming ``where``."""
+    ids = table["window_id"].astype(str)
+    if windows is None:
+        return np.ones(len(table), dtype=bool)
+    wanted = set(map(str, windows))
+    mask = ids.isin(wanted).to_numpy()
+    if int(mask.sum()) != len(wanted):
+        unknown = sorted(wanted - set(ids[mask]))
+        raise EvocaneError(f"{where}: {len(unknown)} selected windows are not in the split (e.g. {unknown[0]})")
+    return mask
+
+
+def shard_windows(dataset_dir: str | Path, split: str, shards: int) -> list[list[str]]:
+    """The window ids of each of ``shards`` shards of ``split`` (:func:`evocane.predictions.plan_shards`:
+    contiguous runs of windows in split order, balanced by bases)."""
+    from evocane.dataset.arrays import DatasetReader
+    from evocane.predictions import plan_shards
+
+    table = DatasetReader(dataset_dir).split_windows(split)
+    ids = table["window_id"].astype(str).tolist()
+    return [ids[start:stop] for start, stop in plan_shards(table["length"].to_numpy(), shards)]
 
 
 def make_prompts(dataset_dir: str | Path, split: str, count: int, length: int, seed: int) -> list[Prompt]:

@@ -50,7 +50,10 @@ class ExternalEngine(Engine):
             write_checkpoint_meta(temp, model, Path(dataset_dir), external=pointer)
         return Path(out_dir)
 
-    def score(self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()) -> Path:
+    def score(
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         meta = read_checkpoint_meta(checkpoint)
         pointer = meta.get(ENGINE) or {}
         if "submission" not in pointer:
@@ -63,8 +66,10 @@ class ExternalEngine(Engine):
             "submission": str(submission.dir), "submission_model": submission.model, "dataset": str(dataset_dir),
         }  # fmt: skip
         if task_of(dataset_dir) is not None:
+            if windows is not None:
+                raise EvocaneError(f"{checkpoint}: an external model's task scores are imported whole, not in shards")
             return import_task(submission, dataset_dir, out_dir, prediction_meta)
-        return import_nextbase(submission, dataset_dir, split, out_dir, prediction_meta, distribution_windows)
+        return import_nextbase(submission, dataset_dir, split, out_dir, prediction_meta, distribution_windows, windows)
 
     def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:
         raise EvocaneError(f"{checkpoint}: an external model cannot generate (its predictions were imported)")
@@ -93,6 +98,8 @@ def check_models(config: Mapping[str, Any]) -> None:
                 raise EvocaneError(f"{key}.export_from.model: no model named '{source}' (have: {', '.join(models)})")
             if models[source].get("engine") == ENGINE:
                 raise EvocaneError(f"{key}.export_from.model: '{source}' is itself an external model")
+        if entry.get("shards") not in (None, 1):
+            raise EvocaneError(f"config key 'models.{name}.shards': an external model is imported in one job, not in shards")
         for experiment, spec in (config.get("experiments") or {}).items():
             if spec.get("generate") and name in (spec.get("models") or list(models)):
                 raise EvocaneError(f"config key 'experiments.{experiment}.generate': external model '{name}' cannot generate")

@@ -45,6 +45,7 @@ from evocane.engines.base import (
     SamplingConfig,
     checkpoint_model,
     dataset_variant_name,
+    selected_windows,
     write_checkpoint_meta,
 )
 from evocane.errors import EvocaneError
@@ -342,7 +343,7 @@ class MarkovEngine(Engine):
         target_weight[WEIGHT_SOFTMASKED] = params.softmasked_weight
         began = time.perf_counter()
         n_bases = 0
-        progress = tqdm(total=int(windows["length"].sum()), unit="b", unit_scale=True, desc=f"train {model.name}")
+        progress = tqdm(total=int(windows["length"].sum()), unit="bp", unit_scale=True, desc=f"train {model.name}")
         for chunk in _window_chunks(windows, params.chunk_bases):
             tokens, weight_codes, starts, _ = _chunk_arrays(arrays, chunk)
             encoded = encode_chunk(tokens, weight_codes, starts)
@@ -378,13 +379,18 @@ class MarkovEngine(Engine):
         return Path(out_dir)
 
     def score(
-        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()
-    ) -> Path:
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         model_config = checkpoint_model(checkpoint)
         model = MarkovModel.load(checkpoint)
         params = model.params
         dataset = DatasetReader(dataset_dir)
-        windows = dataset.split_windows(split)
+        table = dataset.split_windows(split)
+        # chunks are cut over the whole split, as without a selection (Engine.score); only chunks holding a
+        # selected window are computed
+        selected = selected_windows(table, windows, f"{dataset_dir} split '{split}'")
+        windows = table.assign(selected=selected)
         arrays = dataset.arrays(split)
         keep_distribution = set(distribution_windows)
         variant = dataset_variant_name(dataset_dir)
@@ -402,22 +408,27 @@ class MarkovEngine(Engine):
                 for k in params.orders
             }
             try:
-                progress = tqdm(total=int(windows["length"].sum()), unit="b", unit_scale=True, desc=f"score {model_config.name} {split}")
+                progress = tqdm(total=int(windows["length"][selected].sum()), unit="bp", unit_scale=True, desc=f"score {model_config.name} {split}")
                 for chunk in _window_chunks(windows, params.chunk_bases):
+                    if not chunk["selected"].any():
+                        continue
                     tokens, weight_codes, starts, lengths = _chunk_arrays(arrays, chunk)
                     encoded = encode_chunk(tokens, weight_codes, starts)
                     observed = np.where(encoded.valid & ~encoded.window_start, encoded.codes, -1)
                     contexts = [context for _, context in contexts_by_order(encoded.codes, params.max_order)]
                     ids = chunk["window_id"].astype(str).tolist()
+                    keep = chunk["selected"].to_numpy()
                     for k, probabilities in model.distributions(contexts, encoded.run, params.max_order):
                         if k not in writers:
                             continue
                         logprob, top1 = observed_base_scores(probabilities, observed)
-                        for window_id, start, length in zip(ids, starts, lengths):
+                        for window_id, start, length, chosen in zip(ids, starts, lengths, keep):
+                            if not chosen:
+                                continue
                             piece = slice(start, start + length)
                             distribution = probabilities[piece].copy() if window_id in keep_distribution else None
                             writers[k].add(window_id, logprob[piece], distribution=distribution, top1=top1[piece])
-                    progress.update(len(tokens))
+                    progress.update(int(lengths[keep].sum()))
                 progress.close()
             except BaseException as error:
                 for writer in writers.values():
@@ -426,7 +437,7 @@ class MarkovEngine(Engine):
             for writer in writers.values():
                 writer.close()
         seconds = time.perf_counter() - began
-        log.info("scored %d bases of %s in %.1f s", int(windows["length"].sum()), split, seconds)
+        log.info("scored %d bases of %s in %.1f s", int(windows["length"][selected].sum()), split, seconds)
         return Path(out_dir)
 
     def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:

@@ -124,6 +124,18 @@ class Batch:
         return int(self.input_ids.numel())
 
 
+def micro_batch_rows(rows: int, micro_batch_tokens: int | None, crop_length: int) -> int:
+    """Rows of a training micro-batch: ``rows``, or with a token budget ``micro_batch_tokens // crop_length`` (at
+    least 1), where ``crop_length`` is the sequence length training actually uses (the longest train window, lineage
+    tag included, capped by the context). So 1 kb windows under an 8,192-token context fill a micro-batch as 8 kb
+    windows do, with no packing across windows: each row is one window's crop, right-padded with weight 0. A
+    constant of the run, so batches stay a pure function of (seed, step); the loss normalisation, weights and masks
+    do not change (the same rows give the same batches as ``rows`` would)."""
+    if micro_batch_tokens is None:
+        return rows
+    return max(1, int(micro_batch_tokens) // max(1, int(crop_length)))
+
+
 # --- optimisation ----------------------------------------------------------------------------------------------------
 def warmup_cosine(warmup_steps: int, steps: int, min_lr_ratio: float, warmup_from_zero: bool) -> Callable[[int], float]:
     """Learning-rate factor of optimiser step ``step`` (0-based): linear warmup (capped at ``steps``; from 0 at

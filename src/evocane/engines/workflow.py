@@ -42,6 +42,10 @@ class EnginePlan:
         self.common_models = [name for name, entry in self.models.items() if not engine_entry(entry["engine"]).own_rules]
         self.common_pattern = pattern(self.common_models)
         self.splits: list[str] = list(config["evaluation"]["nextbase"]["splits"])
+        # scoring jobs per split: models of the shared rules with more than one go through score_shard + gather
+        self.sharded_models = [name for name in self.common_models if self.shard_count(name) > 1]
+        self.sharded_pattern = pattern(self.sharded_models)
+        self.unsharded_pattern = pattern([name for name in self.common_models if name not in self.sharded_models])
 
     def engine(self, model: str) -> str:
         return str(self.models[model]["engine"])
@@ -51,6 +55,26 @@ class EnginePlan:
 
     def runs_of(self, engine: str) -> list[Run]:
         return [run for run in self.runs if self.engine(run.model) == engine]
+
+    def shard_count(self, model: str) -> int:
+        """Scoring jobs per split of ``model``: models.<name>.shards, else evaluation.nextbase.shards; 1 for engines
+        with rules of their own (they shard their own way) and for engines that take no shards (external: imported)."""
+        entry = self.models[model]
+        engine = engine_entry(entry["engine"])
+        if engine.own_rules or not engine.shards:
+            return 1
+        own = entry.get("shards")
+        return int(own if own is not None else self.config["evaluation"]["nextbase"]["shards"])
+
+    def prediction_shards(self, wildcards: Any) -> list[str]:
+        """The shard prediction sets a gather_predictions job joins, shard 0 first."""
+        count = self.shard_count(wildcards.model)
+        return [layout.prediction_shard(wildcards.model, wildcards.variant, wildcards.split, i, count) for i in range(count)]
+
+    def task_prediction_shards(self, wildcards: Any) -> list[str]:
+        """The shard prediction sets a task_gather job joins, shard 0 first."""
+        count = self.shard_count(wildcards.model)
+        return [layout.task_prediction_shard(wildcards.variant, wildcards.task, wildcards.model, i, count) for i in range(count)]
 
     # --- rule directives ---------------------------------------------------------------------------------------------
     def conda_env(self, wildcards: Any) -> str:

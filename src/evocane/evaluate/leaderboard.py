@@ -79,3 +79,88 @@ def wide_table(board: pd.DataFrame) -> pd.DataFrame:
     wide.columns.name = None
     wide = wide.reset_index().fillna("")
     return wide.sort_values(["task", "metric", "stratum", "split", "model"], key=_natural, kind="stable").reset_index(drop=True)
+
+
+# --- the headline table in a terminal (evocane leaderboard --show) ------------------------------------------------------
+HEADLINE_TASK = "nextbase"
+HEADLINE_STRATUM = "nonrepeat"
+HEADLINE_METRIC = "bits_per_base"
+DELTA_METRIC = "delta_bits_per_base"
+HEADLINE_COLUMNS = ["variant", "model", "engine", "bits", "bits_low", "bits_high", "delta", "delta_low", "delta_high", "n"]
+
+
+def read_leaderboard(path: str | Path) -> pd.DataFrame:
+    """results/leaderboard.csv (or any file in the leaderboard's columns), checked like a part."""
+    path = Path(path)
+    if not path.exists():
+        raise EvocaneError(f"{path}: leaderboard not found (run the workflow's leaderboard rule first, or give --csv)")
+    return read_part(path)
+
+
+def headline_table(board: pd.DataFrame, split: str = "test", variant: str | None = None) -> pd.DataFrame:
+    """Per variant and model: next-base bits per non-repeat base on ``split`` with its CI, and the difference to the
+    next-base baseline (``delta_bits_per_base``: model minus the baseline's best member, chosen on validation) with its
+    CI; NaN where a model has no difference. Variants in natural order, models best (lowest bits) first."""
+    rows = board[(board["task"] == HEADLINE_TASK) & (board["split"] == split) & (board["stratum"] == HEADLINE_STRATUM)]
+    if rows.empty:
+        raise EvocaneError(f"leaderboard: no next-base rows for split '{split}' (stratum {HEADLINE_STRATUM})")
+    if variant is not None:
+        if variant not in set(rows["variant"]):
+            known = ", ".join(sorted(set(rows["variant"]), key=str))
+            raise EvocaneError(f"leaderboard: no next-base {split} rows for variant '{variant}' (variants: {known})")
+        rows = rows[rows["variant"] == variant]
+    key = ["variant", "model"]
+    bits = rows[rows["metric"] == HEADLINE_METRIC][[*key, "engine", "value", "ci_low", "ci_high", "n"]]
+    bits = bits.rename(columns={"value": "bits", "ci_low": "bits_low", "ci_high": "bits_high"})
+    delta = rows[rows["metric"] == DELTA_METRIC][[*key, "value", "ci_low", "ci_high"]]
+    delta = delta.rename(columns={"value": "delta", "ci_low": "delta_low", "ci_high": "delta_high"})
+    table = bits.merge(delta, on=key, how="left")[HEADLINE_COLUMNS]
+    table = table.sort_values(["bits", "model"], kind="stable")
+    table = table.sort_values("variant", key=_natural, kind="stable")
+    return table.reset_index(drop=True)
+
+
+def format_headline(table: pd.DataFrame, split: str = "test") -> str:
+    """The headline table as text, one block per variant, readable in 100 columns."""
+
+    def interval(low: float, high: float, sign: str = "") -> str:
+        return "" if pd.isna(low) or pd.isna(high) else f"[{low:{sign}.4f}, {high:{sign}.4f}]"
+
+    lines = [
+        f"Next-base prediction, {split} split: bits per non-repeat base (lower is better) with its bootstrap CI.",
+        "Δ bits = model minus the baseline (the best member of evaluation.nextbase.baseline on validation,",
+        "by default the best Markov order) on the bases both scored; negative = better than the baseline.",
+    ]
+    for variant, rows in table.groupby("variant", sort=False):
+        columns = {
+            "model": list(rows["model"]),
+            "engine": list(rows["engine"]),
+            "bits/base": [f"{v:.4f}" for v in rows["bits"]],
+            "CI": [interval(lo, hi) for lo, hi in zip(rows["bits_low"], rows["bits_high"])],
+            "Δ bits": [_delta_cell(d, lo, hi) for d, lo, hi in zip(rows["delta"], rows["delta_low"], rows["delta_high"])],
+            "Δ CI": ["" if _is_baseline(d, lo, hi) else interval(lo, hi, "+")
+                     for d, lo, hi in zip(rows["delta"], rows["delta_low"], rows["delta_high"])],
+            "bases": ["" if pd.isna(n) else f"{int(n):,}" for n in rows["n"]],
+        }  # fmt: skip
+        right_aligned = {"bits/base", "Δ bits", "bases"}
+        widths = {name: max(len(name), *(len(cell) for cell in cells)) for name, cells in columns.items()}
+
+        def line(cells: dict[str, str]) -> str:
+            return "  ".join(
+                cells[name].rjust(widths[name]) if name in right_aligned else cells[name].ljust(widths[name]) for name in columns
+            ).rstrip()
+
+        lines += ["", variant, line({name: name for name in columns})]
+        lines += [line({name: cells[i] for name, cells in columns.items()}) for i in range(len(rows))]
+    return "\n".join(lines) + "\n"
+
+
+def _is_baseline(delta: float, low: float, high: float) -> bool:
+    """A difference of exactly 0 with a CI of exactly [0, 0]: the baseline's own row."""
+    return delta == 0 and low == 0 and high == 0
+
+
+def _delta_cell(delta: float, low: float, high: float) -> str:
+    if pd.isna(delta):
+        return ""
+    return "baseline" if _is_baseline(delta, low, high) else f"{delta:+.4f}"

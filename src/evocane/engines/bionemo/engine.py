@@ -94,9 +94,15 @@ class BioNeMoEngine(Engine):
             "(GPUs, BioNeMo container); `evocane bionemo-commands --model <name> --variant <variant>` prints the commands"
         )
 
-    def score(self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()) -> Path:
+    def score(
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         from evocane.engines.bionemo import runner
         from evocane.engines.bionemo.convert import convert_predictions
+
+        if windows is not None:  # its rules shard predict_evo2 themselves (bionemo.predict.shard_windows)
+            raise EvocaneError(f"{checkpoint}: the bionemo engine scores whole splits (its rules shard by bionemo.predict.shard_windows)")
 
         registered = RegisteredCheckpoint.read(checkpoint)
         _require("predict_evo2")

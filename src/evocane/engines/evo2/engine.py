@@ -50,8 +50,9 @@ class Loaded:
 def _device_context(params: Evo2Params) -> Iterator[Any]:
     import torch
 
-    from evocane.engines.evo2.runtime import require_cuda
+    from evocane.engines.evo2.runtime import configure_caches, require_cuda
 
+    configure_caches(params.compile_cache)
     if params.device == "cpu":
         from evocane.engines.evo2.cpu_shim import cpu_execution
 
@@ -160,7 +161,10 @@ class Evo2Engine(Engine):
         return out_dir
 
     # --- score ------------------------------------------------------------------------------------------------------
-    def score(self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()) -> Path:
+    def score(
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         from evocane.dataset.arrays import dataset_variant_name
         from evocane.engines.evo2.scoring import score_split
 
@@ -175,7 +179,8 @@ class Evo2Engine(Engine):
                 "scoring": {"context": params.context, "overlap": params.overlap, "prepend_bos": params.prepend_bos,
                             "batch_tokens": params.batch_tokens, "kernels": params.kernels},
             }  # fmt: skip
-            score_split(lambda ids: loaded.model(ids)[0], dataset_dir, split, out_dir, prediction_meta, params.score_settings(), device, distribution_windows)
+            score_split(lambda ids: loaded.model(ids)[0], dataset_dir, split, out_dir, prediction_meta, params.score_settings(), device, distribution_windows,
+                        windows)  # fmt: skip
         return Path(out_dir)
 
     # --- generate ---------------------------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ class Evo2Params:
     batch_tokens: int
     pad_multiple: int
     kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
+    fixed_shapes: bool  # scoring batch shapes from a small fixed set (settings.ScoreSettings)
+    warmup: bool  # warm every planned batch shape up before timing the scoring
+    compile_cache: str | None  # persistent Triton/inductor cache directory; None = $XDG_CACHE_HOME/evocane
     embed_layers: tuple[str, ...]  # empty = blocks.<7/8 depth>.mlp.l3
     embed_splits: tuple[str, ...]  # splits the workflow embeds (rule evo2_embed)
     # generation
@@ -55,6 +58,7 @@ class Evo2Params:
     steps: int
     seq_length: int
     micro_batch_size: int
+    micro_batch_tokens: int | None  # token budget per micro-batch; None = micro_batch_size rows
     grad_accum: int
     lr: float | None  # None = DEFAULT_LR of the mode
     min_lr_ratio: float
@@ -105,13 +109,13 @@ class Evo2Params:
             self.train_settings().check()
 
     def score_settings(self) -> ScoreSettings:
-        return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple)
+        return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple, self.fixed_shapes, self.warmup)
 
     def train_settings(self) -> TrainSettings:
         lr = self.lr if self.lr is not None else DEFAULT_LR["lora" if self.mode == "lora" else "full"]
         return TrainSettings(
             mode=self.mode, steps=self.steps, seq_length=self.seq_length, micro_batch_size=self.micro_batch_size,
-            grad_accum=self.grad_accum, lr=lr, min_lr_ratio=self.min_lr_ratio, warmup_steps=self.warmup_steps,
+            micro_batch_tokens=self.micro_batch_tokens, grad_accum=self.grad_accum, lr=lr, min_lr_ratio=self.min_lr_ratio, warmup_steps=self.warmup_steps,
             weight_decay=self.weight_decay, grad_clip=self.grad_clip, softmasked_weight=self.softmasked_weight,
             activation_checkpointing=self.activation_checkpointing, master_weights=self.master_weights,
             prepend_bos=self.prepend_bos, lora_rank=self.lora.rank, lora_alpha=self.lora.alpha,

@@ -15,7 +15,9 @@ Quirks handled here (docs/ARCHITECTURE.md, "Evo 2 engine"):
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
+import os
 import sys
 import types
 from functools import cache
@@ -100,6 +102,21 @@ def import_vortex() -> types.SimpleNamespace:
     )
 
 
+def dependencies() -> dict[str, str]:
+    """Import what the evo2 engine's jobs import (`evocane engines`): torch, peft, vortex (with Triton) and Arc's evo2
+    configs; their versions, flash-attn and Transformer Engine noted as optional."""
+    from evocane.engines.readiness import imported_versions
+
+    versions = imported_versions(["torch", "peft"])
+    import_vortex()
+    evo2_package_dir()
+    versions.update(imported_versions(["vortex", "triton"]))
+    versions["evo2"] = importlib.metadata.version("evo2")
+    versions["flash-attn"] = "yes" if flash_attn_available() else "absent (PyTorch SDPA instead)"
+    versions["transformer-engine"] = "yes" if transformer_engine_available() else "absent (no FP8)"
+    return versions
+
+
 def evo2_package_dir() -> Path:
     """Directory of Arc's ``evo2`` package (its ``configs/*.yml``), found without importing it: ``import evo2``
     pulls in vortex and Triton, which the config loader does not need."""
@@ -107,6 +124,22 @@ def evo2_package_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EvocaneError("the Evo 2 engine needs Arc's evo2 package for its model configs (pip install 'evo2==0.6.0')")
     return Path(list(spec.submodule_search_locations)[0])
+
+
+CACHE_VARIABLES = {"TRITON_CACHE_DIR": "triton", "TORCHINDUCTOR_CACHE_DIR": "inductor"}
+
+
+def configure_caches(cache_dir: str | None) -> dict[str, str]:
+    """Point Triton's kernel cache and TorchInductor's at persistent directories under ``cache_dir`` (default
+    ``$XDG_CACHE_HOME/evocane``, i.e. ``~/.cache/evocane``) before anything compiles, so a scoring job does not
+    compile vortex's Triton kernels (rotary; HCS/HCM/HCL with ``kernels``) or torch.compile graphs again when an
+    earlier job on the same filesystem did. A variable the user already set is left alone. Returns the values in
+    force."""
+    base = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evocane"
+    for variable, name in CACHE_VARIABLES.items():
+        if not os.environ.get(variable):
+            os.environ[variable] = str(base / name)
+    return {variable: os.environ[variable] for variable in CACHE_VARIABLES}
 
 
 def require_cuda() -> Any:

@@ -12,6 +12,7 @@ whose loss weight code is 0 (N, IUPAC, lineage tag) are NaN, as the contract say
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ class _Window:
     chunks: list[Chunk]
     keep_distribution: bool
     targets: np.ndarray | None = None  # (number of targets, 4) float32, filled by the consumer
+    selected: bool = True  # written out (a shard scores only its windows; the others only share its batches)
 
 
 @dataclass
@@ -102,61 +104,140 @@ def bucket_length(length: int, multiple: int = 16) -> int:
     return min(candidates) if candidates else smooth_length(length, multiple)
 
 
-def batches_of(windows: list[Any], settings: ScoreSettings) -> Iterator[Batch]:
-    """Length-bucketed batches over every chunk of ``windows``, longest first, ``batch_tokens // padded length``
-    rows per batch (at least one). Chunks whose :func:`smooth_length` fills whole batches are padded to it (the
-    usual case: a variant's windows share one length); the rest go to coarse buckets (:func:`bucket_length`).
-    Windows with a ``pool`` array (embeddings) also get its values at the positions each chunk contributes, as
-    ``extra``. (Measured on an H100: a log-normal mix of window lengths padded to multiples of 16 ran at 0.37 of
-    the 8,192-token forward's rate, through slow FFT sizes and ever-new shapes.)"""
+def batch_rows(pieces: int, per_batch: int, fixed_shapes: bool) -> int:
+    """Rows of a batch holding ``pieces`` chunks when a full batch holds ``per_batch``: the pieces themselves, or
+    with ``fixed_shapes`` the next power of two (capped at ``per_batch``), so the last, partial batch of a bucket
+    takes one of a few shapes (extra rows are padding, computed and dropped)."""
+    if not fixed_shapes or pieces >= per_batch:
+        return pieces
+    return min(per_batch, 1 << max(0, pieces - 1).bit_length())
+
+
+def batch_layout(windows: list[Any], settings: ScoreSettings) -> list[tuple[int, int, list[tuple[Any, Chunk]]]]:
+    """The batches of ``windows`` (objects with ``chunks``) as (padded length, rows, [(window, chunk)]), longest
+    first, ``batch_tokens // padded length`` rows per full batch (at least one). Without ``fixed_shapes``, chunks
+    whose :func:`smooth_length` fills whole batches are padded to it (the usual case: a variant's windows share one
+    length) and the rest go to coarse buckets (:func:`bucket_length`); with ``fixed_shapes`` every chunk goes to its
+    coarse bucket and partial batches get power-of-two rows (:func:`batch_rows`), so a split of any length mix runs
+    a small fixed set of (rows, length) shapes, each of which costs cuFFT plans, allocator blocks and (Triton
+    kernels, torch.compile) a compilation once per process. (Measured on an H100: a log-normal mix of window lengths
+    padded to multiples of 16 ran at 0.37 of the 8,192-token forward's rate, through slow FFT sizes and ever-new
+    shapes.)"""
     fine: dict[int, list[tuple[Any, Chunk]]] = {}
     for window in windows:
         for chunk in window.chunks:
-            fine.setdefault(smooth_length(chunk.length, settings.pad_multiple), []).append((window, chunk))
+            if settings.fixed_shapes:
+                fine.setdefault(bucket_length(chunk.length, settings.pad_multiple), []).append((window, chunk))
+            else:
+                fine.setdefault(smooth_length(chunk.length, settings.pad_multiple), []).append((window, chunk))
     buckets: dict[int, list[tuple[Any, Chunk]]] = {}
     for padded, pieces in fine.items():
+        if settings.fixed_shapes:
+            buckets.setdefault(padded, []).extend(pieces)
+            continue
         per_batch = max(1, settings.batch_tokens // padded)
         full = len(pieces) // per_batch * per_batch
         if full:
             buckets.setdefault(padded, []).extend(pieces[:full])
         for piece in pieces[full:]:
             buckets.setdefault(bucket_length(piece[1].length, settings.pad_multiple), []).append(piece)
+    layout = []
     for padded in sorted(buckets, reverse=True):
         pieces = buckets[padded]
         per_batch = max(1, settings.batch_tokens // padded)
-        for start in range(0, len(pieces), per_batch):
-            rows = pieces[start : start + per_batch]
-            ids = np.full((len(rows), padded), PAD_ID, dtype=np.uint8)
-            pool = getattr(rows[0][0], "pool", None)
-            extra = None if pool is None else np.zeros((len(rows), padded), dtype=np.float32)
-            for row, (window, chunk) in enumerate(rows):
-                ids[row, : chunk.length] = window.inputs[chunk.start : chunk.end]
-                if extra is not None:  # pooling weights of the positions this chunk contributes
-                    extra[row, chunk.keep_from - chunk.start : chunk.length] = window.pool[chunk.keep_from : chunk.end]
-            yield Batch(ids, rows, extra)
+        for first in range(0, len(pieces), per_batch):
+            rows = pieces[first : first + per_batch]
+            layout.append((padded, batch_rows(len(rows), per_batch, settings.fixed_shapes), rows))
+    return layout
 
 
-def _groups(dataset: Any, split: str, settings: ScoreSettings, keep: set[str]) -> Iterator[list[_Window]]:
+def batches_of(windows: list[Any], settings: ScoreSettings) -> Iterator[Batch]:
+    """The batches of :func:`batch_layout` as token ids (padding rows and columns hold PAD). Windows with a
+    ``pool`` array (embeddings) also get its values at the positions each chunk contributes, as ``extra``."""
+    for padded, count, rows in batch_layout(windows, settings):
+        ids = np.full((count, padded), PAD_ID, dtype=np.uint8)
+        pool = getattr(rows[0][0], "pool", None)
+        extra = None if pool is None else np.zeros((count, padded), dtype=np.float32)
+        for row, (window, chunk) in enumerate(rows):
+            ids[row, : chunk.length] = window.inputs[chunk.start : chunk.end]
+            if extra is not None:  # pooling weights of the positions this chunk contributes
+                extra[row, chunk.keep_from - chunk.start : chunk.length] = window.pool[chunk.keep_from : chunk.end]
+        yield Batch(ids, rows, extra)
+
+
+@dataclass
+class _Planned:
+    chunks: list[Chunk]
+
+
+def planned_shapes(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings, selected: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Every (rows, padded length) batch shape that scoring windows of these ``lengths`` (a split, in order) runs,
+    from the lengths alone (groups as :func:`plan_groups`, batches as :func:`batch_layout`; only the groups holding
+    a ``selected`` window when given), largest first."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    shapes: set[tuple[int, int]] = set()
+    for start, stop in plan_groups(lengths, settings.group_tokens):
+        if selected is not None and not selected[start:stop].any():
+            continue
+        windows = [_Planned(plan_chunks(int(n) if settings.prepend_bos else int(n) - 1, settings.context, settings.overlap))
+                   for n in lengths[start:stop]]  # fmt: skip
+        shapes.update((rows, padded) for padded, rows, _ in batch_layout(windows, settings))
+    return sorted(shapes, key=lambda shape: (shape[0] * shape[1], shape), reverse=True)
+
+
+def warm_up(compute: Callable[[torch.Tensor], Any], shapes: Sequence[tuple[int, int]], device: torch.device) -> float:
+    """Run ``compute`` once on PAD ids of every shape (cuFFT plans, allocator blocks, Triton/compile work happen
+    here, not in the timed scoring); returns the seconds it took."""
+    start = time.perf_counter()
+    for rows, padded in shapes:
+        compute(torch.full((rows, padded), PAD_ID, dtype=torch.long, device=device))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def plan_groups(lengths: np.ndarray, group_tokens: int) -> list[tuple[int, int]]:
+    """Row ranges ``[start, stop)`` of the windows scored together (batched with each other): consecutive windows
+    until they hold ``group_tokens`` bases. Formed over the whole split whatever a shard selects, so a window's
+    batches, hence its bytes, are the same in every shard plan."""
+    groups, start, size = [], 0, 0
+    for row, length in enumerate(np.asarray(lengths, dtype=np.int64)):
+        size += int(length)
+        if size >= group_tokens:
+            groups.append((start, row + 1))
+            start, size = row + 1, 0
+    if start < len(lengths):
+        groups.append((start, len(lengths)))
+    return groups
+
+
+def _groups(dataset: Any, split: str, settings: ScoreSettings, keep: set[str], selected: np.ndarray) -> Iterator[list[_Window]]:
+    """The groups (:func:`plan_groups`) that hold a selected window, as windows ready for batching."""
     table = dataset.split_windows(split)
     arrays = dataset.arrays(split)
-    group: list[_Window] = []
-    size = 0
-    for window_id, offset, length in zip(table["window_id"].astype(str), table["offset"].to_numpy(), table["length"].to_numpy()):
-        tokens, _, weights = arrays.window(int(offset), int(length))
-        group.append(_window(window_id, tokens, weights, settings, window_id in keep))
-        size += int(length)
-        if size >= settings.group_tokens:
-            yield group
-            group, size = [], 0
-    if group:
+    ids = table["window_id"].astype(str).tolist()
+    offsets, lengths = table["offset"].to_numpy(), table["length"].to_numpy()
+    for start, stop in plan_groups(lengths, settings.group_tokens):
+        if not selected[start:stop].any():
+            continue
+        group = []
+        for row in range(start, stop):
+            tokens, _, weights = arrays.window(int(offsets[row]), int(lengths[row]))
+            window = _window(ids[row], tokens, weights, settings, ids[row] in keep)
+            window.selected = bool(selected[row])
+            group.append(window)
         yield group
 
 
 def _items(groups: Iterator[list[_Window]], settings: ScoreSettings) -> Iterator[Batch | _GroupEnd]:
+    """Every batch of each group that holds a selected window (the group's batch plan is the same with or without
+    a selection), then the group's end."""
     for group in groups:
         for window in group:
             window.targets = np.full((len(window.inputs), 4), np.nan, dtype=np.float32)
-        yield from batches_of(group, settings)
+        for batch in batches_of(group, settings):
+            if any(window.selected for window, _ in batch.rows):
+                yield batch
         yield _GroupEnd(group)
 
 
@@ -186,12 +267,16 @@ def score_split(
     settings: ScoreSettings,
     device: torch.device,
     distribution_windows: Sequence[str] = (),
+    windows: Sequence[str] | None = None,
 ) -> dict[str, float]:
-    """Score every window of ``split``; ``model_fn`` maps (batch, length) int64 token ids on ``device`` to logits.
-    Writes the prediction directory atomically; returns throughput figures."""
+    """Score every window of ``split`` (or the ``windows`` selected, a shard: see
+    :meth:`evocane.engines.base.Engine.score`); ``model_fn`` maps (batch, length) int64 token ids on ``device`` to
+    logits. Writes the prediction directory atomically; returns throughput figures (logged, not written: the
+    prediction set's bytes do not depend on the run's speed)."""
     from tqdm import tqdm
 
     from evocane.dataset.arrays import DatasetReader
+    from evocane.engines.base import selected_windows
     from evocane.predictions import PredictionWriter
 
     settings.check()
@@ -199,20 +284,29 @@ def score_split(
     table = dataset.split_windows(split)
     if table.empty:
         raise EvocaneError(f"{dataset_dir}: split '{split}' has no windows")
+    selected = selected_windows(table, windows, f"{dataset_dir} split '{split}'")
     keep = {str(w) for w in distribution_windows}
-    total = int(table["length"].sum())
+    total = int(table["length"].to_numpy()[selected].sum())
     counters = {"windows": 0, "bases": 0, "padded_tokens": 0, "model_tokens": 0}
 
     def compute(ids: torch.Tensor, _extra: torch.Tensor | None) -> torch.Tensor:
         with torch.inference_mode():
             return fold_acgt(model_fn(ids.long()))
 
+    warm_seconds = 0.0
+    if settings.warmup:
+        shapes = planned_shapes(table["length"].to_numpy(), settings, selected)
+        warm_seconds = warm_up(lambda ids: compute(ids, None), shapes, device)
+        log.info("warmed up %d batch shapes in %.1f s", len(shapes), warm_seconds)
     start = time.perf_counter()
-    with PredictionWriter(out_dir, meta) as writer, tqdm(total=total, unit="base", desc=f"evo2 score {split}", mininterval=5) as bar:
+    with PredictionWriter(out_dir, meta) as writer, tqdm(total=total, unit="bp", unit_scale=True, desc=f"evo2 score {split}", mininterval=5) as bar:
 
         def consume(item: Any, result: np.ndarray | None) -> None:
             if isinstance(item, _GroupEnd):
                 for window in item.windows:
+                    if not window.selected:
+                        window.targets = None
+                        continue
                     logprob, top1, distribution = window_scores(window)
                     writer.add(window.window_id, logprob, distribution=distribution if window.keep_distribution else None, top1=top1)
                     window.targets = None
@@ -225,14 +319,16 @@ def score_split(
             counters["padded_tokens"] += result.shape[0] * result.shape[1]
             counters["model_tokens"] += sum(chunk.length for _, chunk in item.rows)
 
-        run_pipeline(_items(_groups(dataset, split, settings, keep), settings), compute, consume, device)
+        run_pipeline(_items(_groups(dataset, split, settings, keep, selected), settings), compute, consume, device)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
-        writer.meta["throughput"] = {
-            "seconds": round(seconds, 3),
-            "bases_per_second": round(counters["bases"] / seconds, 1),
-            "padding_fraction": round(1 - counters["model_tokens"] / max(1, counters["padded_tokens"]), 4),
-            "recomputed_fraction": round(counters["model_tokens"] / max(1, counters["bases"]) - 1, 4),
-        }
+    throughput = {
+        "seconds": round(seconds, 3),
+        "warmup_seconds": round(warm_seconds, 3),
+        "bases_per_second": round(counters["bases"] / max(seconds, 1e-9), 1),
+        "padding_fraction": round(1 - counters["model_tokens"] / max(1, counters["padded_tokens"]), 4),
+        "recomputed_fraction": round(counters["model_tokens"] / max(1, counters["bases"]) - 1, 4),
+    }
+    log.info("throughput %s", json.dumps(throughput))
     return {"seconds": seconds, **counters}

@@ -18,6 +18,8 @@ class ScoreSettings:
     prepend_bos: bool  # score position 0 from the BOS token
     batch_tokens: int  # padded tokens per batch
     pad_multiple: int  # pad batch length to a multiple of this
+    fixed_shapes: bool  # batch shapes from a small fixed set (coarse length buckets, power-of-two partial rows)
+    warmup: bool  # run every planned batch shape once before the timed scoring
     group_tokens: int = 1 << 23  # windows read, scored and written together (bounds host memory; not a config key)
 
     def check(self) -> None:
@@ -33,6 +35,7 @@ class TrainSettings:
     steps: int
     seq_length: int
     micro_batch_size: int
+    micro_batch_tokens: int | None  # token budget per micro-batch (rows = budget // crop length); None = micro_batch_size
     grad_accum: int
     lr: float
     min_lr_ratio: float
@@ -61,6 +64,8 @@ class TrainSettings:
         for name in ("steps", "seq_length", "micro_batch_size", "grad_accum", "eval_every", "checkpoint_every", "keep_checkpoints", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise EvocaneError(f"evo2 params: {name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_tokens is not None and self.micro_batch_tokens < 1:
+            raise EvocaneError(f"evo2 params: micro_batch_tokens must be >= 1, got {self.micro_batch_tokens}")
         if self.seq_length < 2:
             raise EvocaneError("evo2 params: seq_length must be >= 2")
         if not 0 <= self.softmasked_weight <= 1:

@@ -12,8 +12,9 @@ get an fp32 master copy that the optimizer updates (a bf16 weight cannot absorb 
 i.e. most updates at fine-tuning learning rates); the fp32 HCL poles/residues are their own masters.
 
 Data: example ``g`` of the run is window ``g mod n`` of epoch ``g div n`` in that epoch's seeded random order of
-the ``n`` train windows, so step ``s`` (examples ``s * micro_batch_size * grad_accum`` on) is a pure function of
-``s`` and a resumed run draws exactly what an uninterrupted one would.
+the ``n`` train windows, so step ``s`` (examples ``s * rows * grad_accum`` on) is a pure function of ``s`` and a
+resumed run draws exactly what an uninterrupted one would. ``rows`` = ``micro_batch_size``, or with
+``micro_batch_tokens`` the budget divided by the crop length (:func:`evocane.engines.training.micro_batch_rows`).
 
 Resume: every ``checkpoint_every`` steps the trainable (master) tensors, optimizer, scheduler and random states are
 written to ``resume_dir``; a restarted run with the same settings, data and start continues from the newest one.
@@ -43,6 +44,7 @@ from evocane.engines.training import (
     Trainee,
     fingerprint,
     loss_weights,
+    micro_batch_rows,
     weighted_loss_sum,
 )
 from evocane.engines.training import train as train_core
@@ -112,6 +114,9 @@ class TrainWindows:
         self.arrays = dataset.arrays(split)
         self.settings = settings
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, window order) of the last epoch drawn from
+        # the sequence length training uses: the longest window (tag included) or seq_length, as the model sees it
+        crop = min(int(self.lengths.max()), settings.seq_length) - (0 if settings.prepend_bos else 1)
+        self.rows = micro_batch_rows(settings.micro_batch_size, settings.micro_batch_tokens, crop)
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -133,8 +138,8 @@ class TrainWindows:
         return make_example(tokens, codes, self.settings.prepend_bos, self.settings.softmasked_weight)
 
     def micro_batches(self, step: int) -> list[Batch]:
-        """The ``grad_accum`` micro-batches of optimiser step ``step``."""
-        size = self.settings.micro_batch_size
+        """The ``grad_accum`` micro-batches of optimiser step ``step``, ``rows`` examples each."""
+        size = self.rows
         first = step * size * self.settings.grad_accum
         return [make_batch([self.example(first + micro * size + row) for row in range(size)]) for micro in range(self.settings.grad_accum)]
 

@@ -101,8 +101,9 @@ class HFEngine(Engine):
                 network = hf_model.apply_lora(network, params.lora, params.seed)
             token_map = TokenMap.from_tokenizer(tokenizer)
             context = hf_model.context_length(network, params.context)
-            train_data = WindowCrops(dataset_dir, "train", token_map, context, params.softmasked_weight, params.max_windows, params.seed)
-            val_data = WindowCrops(dataset_dir, "validation", token_map, context, params.softmasked_weight, None, params.seed)
+            fit = params.micro_batch_tokens is not None  # with a token budget, crops are padded to the longest one only
+            train_data = WindowCrops(dataset_dir, "train", token_map, context, params.softmasked_weight, params.max_windows, params.seed, fit)
+            val_data = WindowCrops(dataset_dir, "validation", token_map, context, params.softmasked_weight, None, params.seed, fit)
             fingerprint = _fingerprint(params, dataset_dir, start)
             torch.manual_seed(params.seed)  # LoRA dropout, attention dropout
             state = train_loop(
@@ -133,8 +134,9 @@ class HFEngine(Engine):
         return out_dir
 
     def score(
-        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = ()
-    ) -> Path:
+        self, checkpoint: Path, dataset_dir: Path, split: str, out_dir: Path, distribution_windows: Sequence[str] = (),
+        windows: Sequence[str] | None = None,
+    ) -> Path:  # fmt: skip
         from evocane.engines.hf.scoring import score_split
 
         config, params, loaded = _load(checkpoint, self.allow_remote_code)
@@ -142,7 +144,8 @@ class HFEngine(Engine):
             "model": config.name, "engine": self.name, "variant": dataset_variant_name(dataset_dir), "split": split,
             "checkpoint": str(checkpoint), "dataset": str(dataset_dir), "kind": loaded.kind,
         }  # fmt: skip
-        return score_split(loaded, dataset_dir, split, out_dir, meta, params.score_batch_size, params.stride, distribution_windows)
+        return score_split(loaded, dataset_dir, split, out_dir, meta, params.score_batch_size, params.stride, distribution_windows,
+                           selection=windows)  # fmt: skip
 
     def generate(self, checkpoint: Path, prompts: Sequence[Prompt], sampling: SamplingConfig, out_fasta: Path) -> Path:
         from evocane.engines.hf.generation import generate_records

@@ -25,7 +25,7 @@ class WindowCrops:
     """Crops of one split's windows as model inputs, targets and loss weights."""
 
     def __init__(self, dataset_dir: str | Path, split: str, token_map: TokenMap, context: int, softmasked_weight: float,
-                 max_windows: int | None = None, seed: int = 0):  # fmt: skip
+                 max_windows: int | None = None, seed: int = 0, fit_width: bool = False):  # fmt: skip
         if not token_map.per_base:
             raise EvocaneError("hf: training needs a per-base tokenizer (one token per base); this model's is not")
         dataset = DatasetReader(dataset_dir)
@@ -42,6 +42,10 @@ class WindowCrops:
         self.context = context
         self.weights = weight_table(softmasked_weight)
         self.seed = seed
+        # crops are padded to `width` columns: the context, or (fit_width, with a token budget) the longest crop
+        longest = int(self.lengths.max()) if len(self.lengths) else context
+        crop = min(context, longest) if fit_width else context
+        self.width = crop if token_map.bos_id is not None else crop - 1
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -59,7 +63,7 @@ class WindowCrops:
 
     def _collate(self, examples: list[tuple[np.ndarray, np.ndarray]]) -> Batch:
         bos = self.token_map.bos_id
-        width = self.context if bos is not None else self.context - 1
+        width = self.width
         count = len(examples)
         input_ids = np.full((count, width), self.token_map.pad_id, dtype=np.int64)
         targets = np.full((count, width), self.token_map.pad_id, dtype=np.int64)

@@ -43,6 +43,7 @@ class HFParams:
     # optimisation (steps 0 = no training: a random-init baseline, or a zero-shot base_model)
     steps: int
     batch_size: int
+    micro_batch_tokens: int | None  # token budget per micro-batch (rows = budget // crop width); None = batch_size
     grad_accum: int
     lr: float
     min_lr_ratio: float  # cosine decays to lr * min_lr_ratio
@@ -96,6 +97,8 @@ class HFParams:
             raise EvocaneError(f"hf params: device must be one of {', '.join(DEVICES)}, got '{self.device}'")
         if self.score_stride is not None and not 1 <= self.score_stride <= self.context - 1:
             raise EvocaneError(f"hf params: score_stride must lie in 1..context-1, got {self.score_stride}")
+        if self.micro_batch_tokens is not None and self.micro_batch_tokens < 1:
+            raise EvocaneError(f"hf params: micro_batch_tokens must be >= 1, got {self.micro_batch_tokens}")
         if self.max_windows is not None and self.max_windows < 1:
             raise EvocaneError("hf params: max_windows must be >= 1 or null")
         if self.revision is not None and not self.base_model:

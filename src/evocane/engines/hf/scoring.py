@@ -54,6 +54,7 @@ class _Pending:
     rows: list[np.ndarray | None]  # per chunk: the kept output rows (filled in by the batch runs)
     plan: list[tuple[int, int, int]]
     payload: Any  # what the finishing step needs (tokens, offsets ...)
+    selected: bool = True  # written out (a shard scores only its windows; the others only share its batches)
 
 
 class WindowScorer:
@@ -75,6 +76,8 @@ class WindowScorer:
         for length, members in jobs.items():
             for first in range(0, len(members), self.batch_size):
                 group = members[first : first + self.batch_size]
+                if not any(pending[w].selected for w, _ in group):
+                    continue
                 ids = np.stack([pending[w].stream[pending[w].plan[c][0] : pending[w].plan[c][2]] for w, c in group])
                 with autocast(loaded.device, loaded.precision):
                     logits = loaded.model(input_ids=torch.from_numpy(ids).to(loaded.device), use_cache=False).logits
@@ -100,11 +103,18 @@ def score_split(
     stride: int,
     distribution_windows: Iterable[str] = (),
     windows_per_flush: int = 64,
+    selection: Sequence[str] | None = None,
 ) -> Path:
+    """Score the windows of ``split`` (or the ``selection``, a shard: see :meth:`evocane.engines.base.Engine.score`).
+    Windows are computed in flushes of ``windows_per_flush`` consecutive windows of the whole split (batches never
+    mix flushes), so a shard computes the batches of its flushes that hold its windows."""
+    from evocane.engines.base import selected_windows
+
     dataset = DatasetReader(dataset_dir)
     windows = dataset.split_windows(split)
     if windows.empty:
         raise EvocaneError(f"{dataset_dir}: the {split} split has no windows")
+    selected = selected_windows(windows, selection, f"{dataset_dir} split '{split}'")
     keep_distribution = set(distribution_windows)
     token_map = loaded.token_map
     if not token_map.per_base and not getattr(loaded.tokenizer, "is_fast", False):
@@ -112,14 +122,17 @@ def score_split(
     scorer = WindowScorer(loaded, batch_size, stride)
     meta = {**meta, "per_base": token_map.per_base, "context": loaded.context, "stride": scorer.stride,
             "precision": loaded.precision, "device": str(loaded.device)}  # fmt: skip
-    progress = tqdm(total=int(windows["length"].sum()), unit="b", unit_scale=True, desc=f"score {meta.get('model', '')} {split}")
+    total = int(windows["length"].to_numpy()[selected].sum())
+    progress = tqdm(total=total, unit="bp", unit_scale=True, desc=f"score {meta.get('model', '')} {split}")
     with PredictionWriter(out_dir, meta) as writer:
         pending: list[_Pending] = []
-        for row, tokens, _, _ in dataset.iter_windows(split):
-            window_id = str(row.window_id)
-            tokens = np.asarray(tokens)
-            pending.append(_prepare(token_map, loaded.tokenizer, window_id, tokens, loaded.context, scorer.stride))
-            if len(pending) >= windows_per_flush:
+        for number, (row, tokens, _, _) in enumerate(dataset.iter_windows(split)):
+            flush_start = number - number % windows_per_flush
+            if selected[flush_start : flush_start + windows_per_flush].any():
+                item = _prepare(token_map, loaded.tokenizer, str(row.window_id), np.asarray(tokens), loaded.context, scorer.stride)
+                item.selected = bool(selected[number])
+                pending.append(item)
+            if (number + 1) % windows_per_flush == 0:
                 _flush(scorer, pending, writer, keep_distribution, token_map.per_base, progress)
         _flush(scorer, pending, writer, keep_distribution, token_map.per_base, progress)
     progress.close()
@@ -154,6 +167,8 @@ def _flush(scorer: WindowScorer, pending: list[_Pending], writer: PredictionWrit
     if per_base:
         scorer.run(pending, lambda logits, item, c: _fold_bases(logits, token_map.base_ids).cpu().numpy())
         for item in pending:
+            if not item.selected:
+                continue
             tokens = item.payload
             probabilities = np.full((len(tokens), 4), np.nan)
             rows = np.concatenate(item.rows) if item.rows else np.zeros((0, 4))
@@ -177,6 +192,8 @@ def _flush(scorer: WindowScorer, pending: list[_Pending], writer: PredictionWrit
 
         scorer.run(pending, token_logprobs)
         for item in pending:
+            if not item.selected:
+                continue
             tokens, token_ids, offsets = item.payload
             per_token = np.concatenate(item.rows) if item.rows else np.zeros(0)
             first_target = 0 if has_bos else 1

@@ -28,6 +28,7 @@ from evocane.engines.training import (
     LoopSettings,
     Trainee,
     TrainState,
+    micro_batch_rows,
     train,
     weighted_loss,
     write_metrics,
@@ -89,8 +90,10 @@ def train_loop(
     model.to(device).train()
     eval_batches = val_data.eval_batches(params.eval_windows, params.batch_size) if val_data is not None else []
 
+    rows = micro_batch_rows(params.batch_size, params.micro_batch_tokens, train_data.width)
+
     def micro_batches(step: int) -> list[Batch]:
-        return [train_data.train_batch(step, micro, params.batch_size) for micro in range(params.grad_accum)]
+        return [train_data.train_batch(step, micro, rows) for micro in range(params.grad_accum)]
 
     return train(trainee(model, device, precision), micro_batches, eval_batches, loop_settings(params), work_dir, device,
                  fingerprint, description, after_step, on_evaluation)  # fmt: skip

@@ -29,3 +29,10 @@ def hf_params(config: Mapping[str, Any]) -> dict[str, HFParams]:
 def writes_curves(config: Mapping[str, Any], model: str) -> bool:
     """An hf model trained for steps > 0 writes training curves."""
     return HFParams.from_mapping(config["models"][model].get("params") or {}).steps > 0
+
+
+def dependencies() -> dict[str, str]:
+    """Import what the hf engine's jobs import (`evocane engines`); their versions."""
+    from evocane.engines.readiness import imported_versions
+
+    return imported_versions(["torch", "transformers", "tokenizers", "safetensors", "peft"])
