@@ -253,3 +253,27 @@ def test_distributions_give_the_observed_base_probability_and_top1(tmp_path: Pat
     top1 = np.asarray(imported.top1[offset : offset + int(row["length"])], dtype=np.float64)
     assert np.array_equal(top1, np.array([1.0 if b == "T" else 0.0 if b in "ACG" else np.nan for b in bases]), equal_nan=True)
     assert np.allclose(imported.distributions()[row["window_id"]], probabilities)
+
+
+def test_an_import_in_shards_gathers_to_the_whole_import(tmp_path: Path, tair10_dataset: Path) -> None:  # noqa: F811
+    """The submission file's rows in reverse order, imported whole and in three shards: the gathered shards are the
+    whole import byte for byte, and both list the windows in split order."""
+    from evocane.engines.base import shard_windows
+    from evocane.exchange import prediction_rows, write_submission_json, write_window_file
+    from evocane.predictions import gather_prediction_sets
+
+    engine = get_engine("markov")
+    checkpoint = engine.train(tair10_dataset, ModelConfig("markov", "markov", {"orders": [2]}), tmp_path / "checkpoint")
+    (member,) = prediction_dirs(engine.score(checkpoint, tair10_dataset, "test", tmp_path / "predictions"))
+    rows = list(prediction_rows(member, tair10_dataset, "test"))[::-1]
+    write_window_file(tmp_path / "submission" / "nextbase" / "test.parquet", iter(rows))
+    write_submission_json(tmp_path / "submission", "reversed")
+    submission = Submission.open(tmp_path / "submission")
+    meta = {"model": "reversed", "engine": "external", "variant": "fixture", "split": "test"}
+    whole = import_nextbase(submission, tair10_dataset, "test", tmp_path / "whole", meta)
+    plan = shard_windows(tair10_dataset, "test", 3)
+    parts = [import_nextbase(submission, tair10_dataset, "test", tmp_path / f"shard{i}", meta, windows=ids) for i, ids in enumerate(plan)]
+    gathered = gather_prediction_sets(parts, tmp_path / "gathered", plan)
+    for name in ("index.parquet", "logprob.npy", "top1.npy", "meta.json"):
+        assert (gathered / name).read_bytes() == (whole / name).read_bytes(), name
+    assert (whole / "logprob.npy").read_bytes() == (member / "logprob.npy").read_bytes()
