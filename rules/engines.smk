@@ -35,6 +35,7 @@ rule train_model:
         dataset_files,
         init=ENGINES.init_checkpoint,
         hpo_best=ENGINES.hpo_best,
+        engine_inputs=ENGINES.engine_inputs,
     output:
         directory(layout.checkpoint()),
     params:

@@ -444,6 +444,80 @@ def leaderboard_too_large(world: World, d: Path) -> Call:
     return Call(["leaderboard", "--parts", str(part), "--output", str(out)], outputs=[out], ulimit_kb=32)
 
 
+# --- the exchange format: an external model's submission (docs/exchange-format.md) -----------------------------------------
+Rows = list[tuple[str, np.ndarray, "np.ndarray | None"]]
+
+
+def external_checkpoint(world: World, d: Path, rows: Rows, kind: str = "logprob", tasks: dict[str, pd.DataFrame] | None = None) -> Path:
+    """A submission of ``rows`` (the test split of the fixture dataset) and an external model's checkpoint on it."""
+    from evocane.engines.base import ModelConfig
+    from evocane.engines.external import ExternalEngine
+    from evocane.exchange import nextbase_path, task_path, write_submission_json, write_task_file, write_window_file
+
+    submission = d / "submissions" / "fixture"
+    write_window_file(submission / nextbase_path("test"), iter(rows), kind)
+    for task, table in (tasks or {}).items():
+        write_task_file(submission / task_path(task), table)
+    write_submission_json(submission, "ext")
+    model = ModelConfig("ext", "external", {"predictions": str(d / "submissions")})
+    return ExternalEngine().train(world.dataset, model, d / "checkpoint")
+
+
+def markov_rows(world: World) -> Rows:
+    """Markov order 1's test predictions as exchange rows."""
+    from evocane.exchange import prediction_rows
+
+    return list(prediction_rows(world.predictions / "k1", world.dataset, "test"))
+
+
+def submission(edit: Callable[[Rows], Rows], kind: str = "logprob") -> Callable[[World, Path], Call]:
+    """`evocane score` with an external model whose submission holds Markov order 1's rows edited by ``edit``."""
+
+    def setup(world: World, d: Path) -> Call:
+        rows = markov_rows(world)
+        if kind == "probs":
+            rows = [(window_id, np.full((len(values), 4), 0.25), None) for window_id, values, _ in rows]
+        checkpoint = external_checkpoint(world, d, edit(rows), kind)
+        out = d / "predictions"
+        return Call(["score", "--checkpoint", str(checkpoint), "--dataset", str(world.dataset), "--split", "test", "--out", str(out)],
+                    outputs=[out])  # fmt: skip
+
+    return setup
+
+
+def edit_row(index: int, change: Callable[[np.ndarray], np.ndarray]) -> Callable[[Rows], Rows]:
+    def edit(rows: Rows) -> Rows:
+        window_id, values, top1 = rows[index]
+        rows[index] = (window_id, change(np.array(values, dtype=np.float64)), top1)
+        return rows
+
+    return edit
+
+
+def set_value(position: int | tuple[int, int], value: float) -> Callable[[np.ndarray], np.ndarray]:
+    def change(values: np.ndarray) -> np.ndarray:
+        values[position] = value
+        return values
+
+    return change
+
+
+def unknown_task_item(world: World, d: Path) -> Call:
+    """`evocane task-score` of an external model whose regulatory scores name an item the task dataset lacks."""
+    task_dataset = d / "task"
+    (task_dataset / "arrays").mkdir(parents=True)
+    windows = pd.read_parquet(world.dataset / "windows.parquet").query("split == 'test'").sort_values("offset").head(3)
+    for kind in ("tokens", "labels", "weights"):
+        os.symlink(world.dataset / "arrays" / f"test.{kind}.npy", task_dataset / "arrays" / f"test.{kind}.npy")
+    windows.assign(task="regulatory", pair_id=windows["window_id"], role="site").to_parquet(task_dataset / "windows.parquet", index=False)
+    (task_dataset / "manifest.json").write_text(json.dumps({"variant": "fixture", "task": "regulatory"}))
+    scores = pd.DataFrame({"item_id": [*windows["window_id"][:2], "thaliana:NC_003070.9:no-such-window"], "score": [-1.3, -1.4, -1.2]})
+    checkpoint = external_checkpoint(world, d, markov_rows(world), tasks={"regulatory": scores})
+    out = d / "task_predictions"
+    return Call(["task-score", "--task", "regulatory", "--checkpoint", str(checkpoint), "--dataset", str(task_dataset), "--out", str(out)],
+                outputs=[out])  # fmt: skip
+
+
 # --- the catalogue -------------------------------------------------------------------------------------------------------
 TOY = {"Chr1A": dna(20_000, 1), "Chr2A": dna(20_000, 2)}
 NCBI_HEADER = ">CM1.1 Saccharum hybrid cultivar R570 chromosome 7_10A, whole genome shotgun sequence\nACGT\n"
@@ -492,6 +566,16 @@ CASES: list[Case] = [
     Case("workflow-evo2-no-gpu", "workflow", "an evo2 model with `resources: {gpu: 0}`", "config key 'models.vtx.resources.gpu': engine evo2 needs a CUDA GPU",
          dry_run(with_models(base_config(), {"vtx": {"engine": "evo2", "params": {"base_model": "evo2_7b_base"}, "resources": {"gpu": 0}}})
                  | {"evo2": {"enabled": True}})),
+    Case("workflow-external-no-predictions", "workflow", "an external model with neither `predictions` nor `export_from`",
+         "config key 'models.ext.params': give exactly one of 'predictions' (a directory of submissions) and 'export_from'",
+         dry_run(with_models(base_config(), {"ext": {"engine": "external"}}))),
+    Case("workflow-external-generate", "workflow", "an external model in an experiment with `generate: true`",
+         "config key 'experiments.e.generate': external model 'ext' cannot generate",
+         dry_run(with_models(base_config(), {"ext": {"engine": "external", "params": {"predictions": "subs"}}},
+                             {"e": {"models": ["ext"], "generate": True}}))),
+    Case("workflow-benchmark-variant", "workflow", "`benchmark.variants` naming a variant no experiment evaluates",
+         "config key 'benchmark.variants': 'w' is not a variant any experiment evaluates (have: v)",
+         dry_run(with_models(base_config(), {"markov": MARKOV}) | {"benchmark": {"variants": ["w"]}})),
     Case("workflow-lora-no-init", "workflow", "an hf LoRA model without `init_checkpoint`", "config key 'models.lora.params.lora': LoRA adapts existing weights",
          dry_run(with_models(base_config(), {"lora": {"engine": "hf", "params": {"lora": {"rank": 4}}}}))),
     Case("workflow-bad-config-value", "workflow", "`--config 'evaluation={bootstrap: {n_resamples: many}}'`",
@@ -642,6 +726,23 @@ CASES: list[Case] = [
          nextbase(edit_prediction_meta("split"))),
     Case("predictions-none", "evaluation", "a prediction set with neither `meta.json` nor members", "k2: no predictions",
          nextbase(lambda copy: (copy / "meta.json").unlink())),
+    # the exchange format: an external model's submission, imported by its engine's score (docs/exchange-format.md)
+    Case("exchange-missing-window", "exchange", "a submission without one of the split's windows", "1 of 194 'test' windows are missing",
+         submission(lambda rows: rows[1:])),
+    Case("exchange-duplicate-window", "exchange", "a window given twice", "test.parquet row 194 (window 'thaliana:NC_003070.9:100352'): window given twice (first at row 0)",
+         submission(lambda rows: rows + rows[:1])),
+    Case("exchange-unknown-window", "exchange", "a window id the benchmark does not have", "(window 'thaliana:NC_003070.9:7'): no such window in the 'test' split",
+         submission(lambda rows: [("thaliana:NC_003070.9:7", rows[0][1], rows[0][2]), *rows[1:]])),
+    Case("exchange-wrong-length", "exchange", "a window with one log-probability too few", "1023 logprob values for a window of 1024 bases",
+         submission(edit_row(3, lambda values: values[:-1]))),
+    Case("exchange-nan", "exchange", "NaN at a scored base inside a window", "missing value (NaN or null) at base 17",
+         submission(edit_row(2, set_value(17, np.nan)))),
+    Case("exchange-positive-logprob", "exchange", "a log-probability above 0", "logprob at base 5 is 0.7 > 0",
+         submission(edit_row(0, set_value(5, 0.7)))),
+    Case("exchange-probs-sum", "exchange", "four base probabilities summing to 1.25", "probabilities at base 9 sum to 1.25, not 1",
+         submission(edit_row(4, set_value((9, 0), 0.5)), kind="probs")),
+    Case("exchange-unknown-item", "exchange", "a task score for an item the task does not have",
+         "regulatory.parquet row 2: unknown regulatory item 'thaliana:NC_003070.9:no-such-window'", unknown_task_item),
     Case("leaderboard-part-missing", "evaluation", "a leaderboard part that does not exist", "part0.csv: leaderboard part not found", leaderboard(None)),
     Case("leaderboard-part-column", "evaluation", "a part without the `value` column", "part0.csv: leaderboard part lacks column(s) value",
          leaderboard("task,model,variant,metric\nnextbase,markov,v,bits\n")),

@@ -19,17 +19,20 @@ PACKAGE = "evocane"
 FORBIDDEN: dict[str, frozenset[str]] = {
     "genome": frozenset({"dataset", "engines", "evaluate", "plots", "hpo"}),
     "dataset": frozenset({"engines", "evaluate", "plots", "hpo"}),
-    "engines": frozenset({"evaluate", "plots", "hpo"}),
-    "evaluate": frozenset({"engines", "hpo"}),
+    "engines": frozenset({"evaluate", "plots", "hpo", "benchmark"}),
+    "evaluate": frozenset({"engines", "hpo", "benchmark"}),
     "plots": frozenset({"evaluate", "engines", "hpo"}),
     # the search sits above engines and evaluation (it trains and scores); only the CLI calls it
     "hpo": frozenset({"cli"}),
+    # the release (bundles, scoring a submission, model cards) sits above engines and evaluation; only the CLI calls it
+    "benchmark": frozenset({"cli", "hpo"}),
     # the shared contracts below every room that uses them
     "layout": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
     "config": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
     "predictions": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "experiments": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "numerics": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
+    "exchange": frozenset({"engines", "evaluate", "plots", "hpo", "cli", "benchmark"}),
     # set-up (Snakemake profiles) needs no room
     "profiles": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),
 }

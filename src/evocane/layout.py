@@ -23,6 +23,9 @@ to the working directory; called without arguments it returns the Snakemake patt
     results/tasks/{variant}/{task}/predictions/{model}.shards/{shard}-of-{shards}/      (temporary)
     results/leaderboard.csv, results/evaluation/leaderboard_table.tsv
     results/hpo/{study}/journal.log, trials/{slot}.json, best.yaml, trials.tsv, *.{fmt}   Optuna studies
+    results/models/{model}/{variant}/MODEL_CARD.md         model cards (after evaluation)
+    results/benchmark/{variant}-{version}/                 benchmark bundles (evocane.benchmark)
+    results/submissions/{model}/{variant}/                 exchange-format submissions the workflow writes
     results/bionemo/...                                    BioNeMo working files (engines.bionemo.paths)
     results/report.html
 """
@@ -246,6 +249,22 @@ def hpo_work(study: str = "{study}", slot: str = "{slot}") -> str:
 def hpo_file(name: str, study: str = "{study}") -> str:
     """best.yaml (the best trial's values), trials.tsv and the study's figures."""
     return f"{hpo_dir(study)}/{name}"
+
+
+# --- benchmark release -------------------------------------------------------------------------------------------------
+def model_card(model: str = "{model}", variant: str = "{variant}") -> str:
+    return _under("models", model, variant, "MODEL_CARD.md")
+
+
+def benchmark() -> str:
+    """Root of the benchmark bundles, one ``{variant}-{version}/`` each (one job writes them all: a bundle's name
+    holds its content hash, known only once it is written)."""
+    return _under("benchmark")
+
+
+def submission(model: str = "{model}", variant: str = "{variant}") -> str:
+    """An exchange-format submission the workflow exports (an external model's ``export_from``)."""
+    return _under("submissions", model, variant)
 
 
 # --- BioNeMo and the report --------------------------------------------------------------------------------------------

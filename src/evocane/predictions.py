@@ -14,6 +14,12 @@ One prediction set = one model scored on one split of one dataset variant, in a 
     meta.json          model, engine, variant, split (required), config_model and member (engines whose one
                        checkpoint yields several scored models, e.g. Markov orders), free-form provenance
 
+A prediction directory of a *task* dataset may instead hold one score per task item (models imported from the
+benchmark's exchange format, :mod:`evocane.exchange`, give task scores, not per-base values)::
+
+    item_scores.parquet  item_id, score   (one row per task item; see evocane.exchange.TASK_ITEMS)
+    meta.json            as above, with "values": "item_scores"
+
 A *prediction set* (what one score step writes, ``results/predictions/{model}/{variant}/{split}``) is either one
 prediction directory or a directory of member prediction directories (``k1/``, ``k2/``, ... for the Markov engine);
 :func:`prediction_dirs` lists them. Generated sequences are FASTA (:func:`write_generated_fasta`).
@@ -50,6 +56,8 @@ from evocane.atomic import atomic_dir, atomic_path
 from evocane.errors import EvocaneError
 
 INDEX_COLUMNS = ["window_id", "offset", "length", "sum_logprob", "n_scored"]
+ITEM_SCORES = "item_scores.parquet"
+ITEM_COLUMNS = ["item_id", "score"]
 META_REQUIRED = ("model", "engine", "variant", "split")
 BASES = "ACGT"
 TIE_TOLERANCE = 1e-6  # relative: probabilities this close count as tied for the argmax
@@ -291,6 +299,39 @@ class PredictionReader:
             return {}
         with np.load(path) as data:
             return {key: data[key] for key in data.files}
+
+
+def write_item_scores(out_dir: str | Path, meta: Mapping[str, Any], scores: pd.DataFrame) -> Path:
+    """Write a prediction directory of task item scores (ITEM_COLUMNS, one row per item), atomically."""
+    meta = {**meta, "values": "item_scores"}
+    missing = [key for key in META_REQUIRED if key not in meta]
+    if missing:
+        raise ValueError(f"prediction meta for {out_dir} lacks {', '.join(missing)}")
+    table = pd.DataFrame({"item_id": scores["item_id"].astype(str), "score": scores["score"].astype(np.float64)})
+    if table["item_id"].duplicated().any():
+        raise EvocaneError(f"{out_dir}: item '{table.loc[table['item_id'].duplicated(), 'item_id'].iloc[0]}' is scored twice")
+    with atomic_dir(out_dir) as temp:
+        table.to_parquet(temp / ITEM_SCORES, index=False)
+        (temp / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return Path(out_dir)
+
+
+def has_item_scores(pred_dir: str | Path) -> bool:
+    return (Path(pred_dir) / ITEM_SCORES).exists()
+
+
+def read_item_scores(pred_dir: str | Path) -> tuple[dict[str, Any], pd.Series]:
+    """(meta, item_id -> score) of an item-score prediction directory."""
+    directory = Path(pred_dir)
+    for name in (ITEM_SCORES, "meta.json"):
+        if not (directory / name).exists():
+            raise EvocaneError(f"{directory / name}: prediction file not found")
+    meta = json.loads((directory / "meta.json").read_text())
+    missing = [key for key in META_REQUIRED if key not in meta]
+    if missing:
+        raise EvocaneError(f"{directory / 'meta.json'}: lacks {', '.join(missing)}")
+    table = pd.read_parquet(directory / ITEM_SCORES)
+    return meta, pd.Series(table["score"].to_numpy(dtype=np.float64), index=table["item_id"].astype(str).to_numpy(), name=str(meta["model"]))
 
 
 def prediction_dirs(prediction_set: str | Path) -> list[Path]:

@@ -88,6 +88,7 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
     focus = sorted(baselines | set(split_metrics.loc[split_metrics["config_model"] != settings.baseline, "model"]))
     readers = [PredictionReader(d) for d in _prediction_dirs(args.predictions)]
     distributions = {r.model: r.distributions() for r in readers if r.meta["split"] == args.split and r.model in focus}
+    distributions = {model: kept for model, kept in distributions.items() if kept}  # models with only log-probs are left out
     common = set.intersection(*(set(d) for d in distributions.values())) if distributions else set()
     split_windows = dataset.split_windows(args.split).set_index("window_id")
     labels = dataset.arrays(args.split).labels

@@ -129,7 +129,10 @@ class EngineEntry:
     training curves (metrics.tsv); the engine then gets a training-curve figure in the report.
     ``dependencies``: "module:function" importing the engine's third-party Python dependencies and returning their
     versions (raises on a missing one); ``runs_on``: what the machine needs to run it (``cpu``, ``cpu_or_cuda``,
-    ``cuda``, ``container``). Both only feed `evocane engines` (evocane.engines.readiness)."""
+    ``cuda``, ``container``). Both only feed `evocane engines` (evocane.engines.readiness). ``inputs``:
+    "module:function" giving, from (config, model name, variant), files the model's training job reads besides the
+    dataset (the external engine's submission), so the workflow makes them first. ``shards``: whether the shared
+    rules may split the model's scoring into shards (evaluation.nextbase.shards); False = always one job."""
 
     target: str | type[Engine]
     conda_env: str = "genome"
@@ -138,6 +141,8 @@ class EngineEntry:
     trains: str | None = None
     dependencies: str | None = None
     runs_on: str = "cpu"
+    inputs: str | None = None
+    shards: bool = True
 
 
 # Adding an engine: its module, and one line here (or register_engine from a plugin module).
@@ -154,6 +159,10 @@ _ENGINES: dict[str, EngineEntry] = {
         runs_on="cuda",
     ),
     "bionemo": EngineEntry("evocane.engines.bionemo:BioNeMoEngine", conda_env="bionemo", own_rules=True, runs_on="container"),
+    "external": EngineEntry(
+        "evocane.engines.external:ExternalEngine", check="evocane.engines.external:check_models",
+        inputs="evocane.engines.external:training_inputs", shards=False,
+    ),
 }
 
 
@@ -192,6 +201,12 @@ def writes_training_curves(config: Mapping[str, Any], model: str) -> bool:
     """Whether ``model``'s checkpoint holds training curves (its engine's ``trains`` check)."""
     trains = engine_entry(config["models"][model]["engine"]).trains
     return bool(trains) and bool(_function(trains)(config, model))
+
+
+def engine_inputs(config: Mapping[str, Any], model: str, variant: str) -> list[str]:
+    """Files ``model``'s training job reads besides the dataset (its engine's ``inputs`` hook)."""
+    inputs = engine_entry(config["models"][model]["engine"]).inputs
+    return list(_function(inputs)(config, model, variant)) if inputs else []
 
 
 def training_mode(meta: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from evocane import layout
-from evocane.engines.base import check_engine_params, engine_entry, writes_training_curves
+from evocane.engines.base import check_engine_params, engine_entry, engine_inputs, writes_training_curves
 from evocane.experiments import Run, experiment_runs
 from evocane.errors import EvocaneError
 
@@ -58,9 +58,10 @@ class EnginePlan:
 
     def shard_count(self, model: str) -> int:
         """Scoring jobs per split of ``model``: models.<name>.shards, else evaluation.nextbase.shards; 1 for engines
-        with rules of their own (they shard their own way)."""
+        with rules of their own (they shard their own way) and for engines that take no shards (external: imported)."""
         entry = self.models[model]
-        if engine_entry(entry["engine"]).own_rules:
+        engine = engine_entry(entry["engine"])
+        if engine.own_rules or not engine.shards:
             return 1
         own = entry.get("shards")
         return int(own if own is not None else self.config["evaluation"]["nextbase"]["shards"])
@@ -93,6 +94,10 @@ class EnginePlan:
         """The best.yaml of the study a model takes its params from (params_from_hpo), if any."""
         study = self.models[wildcards.model].get("params_from_hpo")
         return [layout.hpo_file("best.yaml", study)] if study else []
+
+    def engine_inputs(self, wildcards: Any) -> list[str]:
+        """Files the model's engine reads when training besides the dataset (the registry's ``inputs``)."""
+        return engine_inputs(self.config, wildcards.model, wildcards.variant)
 
     def init_checkpoint(self, wildcards: Any) -> list[str]:
         """The model's init_checkpoint, if any (another model's checkpoint under results/ is then built first)."""

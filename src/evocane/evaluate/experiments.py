@@ -28,7 +28,7 @@ import pandas as pd
 
 from evocane.errors import EvocaneError
 from evocane.evaluate import metrics
-from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, oriented, write_task_dataset
+from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, item_scores, oriented, write_task_dataset
 from evocane.numerics import correlations
 
 TASK = "experiments"
@@ -186,8 +186,8 @@ def build_experiment_inputs(
 
 # --- evaluation --------------------------------------------------------------------------------------------------------
 def experiment_scores(scored: ScoredTask, background: pd.Series | None) -> pd.DataFrame:
-    table = scored.windows[["window_id", "element_id", "measurement", "group", "source", "held_out", "length", "mean_logprob"]].copy()
-    table = table.rename(columns={"mean_logprob": "loglik"})
+    table = scored.windows[["window_id", "element_id", "measurement", "group", "source", "held_out", "length"]].copy()
+    table["loglik"] = item_scores(scored, TASK).reindex(table["window_id"].astype(str)).to_numpy()
     if background is not None:
         table["llr"] = table["loglik"].to_numpy() - background.reindex(table["window_id"]).to_numpy()
     table["rank_measurement"] = table["measurement"].rank(ascending=False, method="min").astype(int)

@@ -34,6 +34,7 @@ from evocane.evaluate.taskdata import (
     ScoredTask,
     TaskWindow,
     acgt_only,
+    item_scores,
     oriented,
     oriented_span,
     write_task_dataset,
@@ -202,8 +203,8 @@ def build_regulatory_inputs(held_out: HeldOut, genome_dirs: dict[str, Path], par
 # --- evaluation --------------------------------------------------------------------------------------------------------
 def regulatory_scores(scored: ScoredTask, background: pd.Series | None) -> pd.DataFrame:
     """One row per task window: kind, role, pair, mean log-likelihood and (with a background) LLR."""
-    table = scored.windows[["window_id", "cultivar", "site_kind", "role", "pair_id", "gc", "mean_logprob"]].copy()
-    table = table.rename(columns={"mean_logprob": "loglik"})
+    table = scored.windows[["window_id", "cultivar", "site_kind", "role", "pair_id", "gc"]].copy()
+    table["loglik"] = item_scores(scored, "regulatory").reindex(table["window_id"].astype(str)).to_numpy()
     if background is not None:
         table["llr"] = table["loglik"].to_numpy() - background.reindex(table["window_id"]).to_numpy()
     for key, value in scored.identity.items():
@@ -241,6 +242,8 @@ def metaplot_profiles(scored: ScoredTask) -> pd.DataFrame:
     shuffled copies, positions relative to the site (0 = site base). Long table: kind, role, position, measure,
     mean, sem, n."""
     windows = scored.windows[scored.windows["role"].isin(["site", "shuffled"])]
+    if not scored.logprob:  # a model that gave item scores only has no per-position values
+        windows = windows.iloc[:0]
     records = []
     for (kind, role), subset in windows.groupby(["site_kind", "role"], sort=True):
         site_index = int(subset["site_index"].iloc[0])

@@ -34,7 +34,8 @@ from evocane.dataset.arrays import (
     dataset_variant_name,
 )
 from evocane.errors import EvocaneError
-from evocane.predictions import PredictionReader, prediction_dirs
+from evocane.exchange import MANIFEST_TASKS, TASK_ITEMS, task_items
+from evocane.predictions import PredictionReader, has_item_scores, prediction_dirs, read_item_scores
 
 TASK_SPLIT = "test"
 
@@ -214,6 +215,8 @@ class ScoredTask:
     logprob: dict[str, np.ndarray]  # window_id -> per-position log P (tag removed)
     distributions: dict[str, np.ndarray]  # window_id -> (L, 4) (tag removed), where the engine kept them
     meta: dict[str, Any]
+    # item -> score for models that give task scores, not per-base values (evocane.exchange); None otherwise
+    item_scores: pd.Series | None = None
 
     @property
     def identity(self) -> dict[str, str]:
@@ -225,10 +228,48 @@ class ScoredTask:
         }
 
 
+def dataset_task(dataset: DatasetReader) -> str:
+    """The task a task dataset was built for (evocane.exchange's name), from its manifest."""
+    name = dataset.manifest.get("task")
+    if name not in MANIFEST_TASKS:
+        raise EvocaneError(f"{dataset.dir / 'manifest.json'}: names no known task ({name!r})")
+    return MANIFEST_TASKS[name]
+
+
+def scored_from_items(windows: pd.DataFrame, task: str, scores: pd.Series, meta: dict[str, Any], source: str | Path) -> ScoredTask:
+    """A ScoredTask of a model that gave one score per task item; every item must have one."""
+    items = task_items(windows, task)
+    absent = [item for item in items if item not in scores.index]
+    if absent:
+        raise EvocaneError(f"{source}: {len(absent)} {task} items not scored (first: {absent[0]})")
+    windows = windows.assign(mean_logprob=np.nan, sum_logprob=np.nan, n_scored=0)
+    meta = {**meta, "task_split": "test"}
+    return ScoredTask(windows, {}, {}, meta, scores.loc[items].rename(str(meta["model"])))
+
+
+def item_scores(scored: ScoredTask, task: str) -> pd.Series:
+    """Each task item's score (evocane.exchange.TASK_ITEMS): given by the model, or made from its per-base values
+    (regulatory, experiments: mean log-probability of the window; variant_effect: alternative minus reference
+    window sum). The evaluation and the exchange export read the same numbers from here."""
+    if scored.item_scores is not None:
+        return scored.item_scores
+    windows = scored.windows
+    if task == "variant_effect":
+        wide = windows.pivot_table(index="pair_id", columns="allele", values="sum_logprob", aggfunc="first")
+        delta = wide["alt"] - wide["ref"]
+        return delta.reindex(task_items(windows, task)).rename(str(scored.meta["model"]))
+    key = TASK_ITEMS[task][0]
+    return pd.Series(windows["mean_logprob"].to_numpy(), index=windows[key].astype(str).to_numpy(), name=str(scored.meta["model"]))
+
+
 def read_scored(task_dataset: str | Path, prediction_dir: str | Path) -> ScoredTask:
-    """Join one prediction directory to its task dataset on window_id; every task window must be scored."""
+    """Join one prediction directory to its task dataset on window_id; every task window (or, for item scores,
+    every task item) must be scored."""
     dataset = DatasetReader(task_dataset)
     windows = dataset.split_windows(TASK_SPLIT)
+    if has_item_scores(prediction_dir):
+        meta, scores = read_item_scores(prediction_dir)
+        return scored_from_items(windows, dataset_task(dataset), scores, meta, prediction_dir)
     reader = PredictionReader(prediction_dir)
     index = reader.index.set_index("window_id")
     missing = [w for w in windows["window_id"] if w not in index.index]
@@ -276,6 +317,10 @@ def background_scores(task_dataset: str | Path, background_set: str | Path | Non
             raise EvocaneError(f"{background_set}: no member '{member}' (have: {', '.join(d.name for d in directories)})")
         chosen = named[0]
     scored = read_scored(task_dataset, chosen)
-    series = scored.windows.set_index("window_id")["mean_logprob"]
+    if scored.item_scores is not None:
+        series = scored.item_scores.reindex(scored.windows["window_id"].astype(str))
+        series.index.name = "window_id"
+    else:
+        series = scored.windows.set_index("window_id")["mean_logprob"]
     series.name = str(scored.meta["model"])
     return series

@@ -147,10 +147,39 @@ def _save_figure(figure: Any, path: Path) -> None:
     plt.close(figure)
 
 
+def headline_rows(task: str, table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a task's long metrics table that go on the leaderboard."""
+    return table[HEADLINE[task](table)] if len(table) else table
+
+
 def _save_metrics(task: str, rows: list[dict[str, object]], out_dir: Path) -> None:
     table = metrics.long_table(rows)
     _save_table(table, out_dir / "metrics.tsv")
-    _save_table(table[HEADLINE[task](table)] if len(table) else table, out_dir / "leaderboard.tsv")
+    _save_table(headline_rows(task, table), out_dir / "leaderboard.tsv")
+
+
+def task_scores(task: str, scored: Sequence[ScoredTask], background: pd.Series | None) -> pd.DataFrame:
+    """One row per item and model of a scored task (regulatory, variant_effect, experiments)."""
+    if task == "regulatory":
+        return pd.concat([regulatory.regulatory_scores(s, None if _same(s, background) else background) for s in scored], ignore_index=True)
+    if task == "variant_effect":
+        return pd.concat([variants.variant_scores(s) for s in scored], ignore_index=True)
+    if task == "experiments":
+        return pd.concat([experiments.experiment_scores(s, None if _same(s, background) else background) for s in scored], ignore_index=True)
+    raise EvocaneError(f"unknown scored task '{task}' (have: {', '.join(SCORED_TASKS)})")
+
+
+def task_metric_rows(task: str, scores: pd.DataFrame, n_boot: int, seed: int) -> list[dict[str, object]]:
+    """Long metric rows of every model in a task's score table."""
+    rows: list[dict[str, object]] = []
+    for _, per_model in scores.groupby("model", sort=False):
+        if task == "regulatory":
+            rows += regulatory.regulatory_metrics(per_model.dropna(axis=1, how="all"), n_boot, seed)
+        elif task == "variant_effect":
+            rows += variants.variant_metrics(per_model, n_boot, seed)
+        else:
+            rows += experiments.experiment_metrics(per_model.dropna(axis=1, how="all"), n_boot, seed)
+    return rows
 
 
 def evaluate(
@@ -171,15 +200,15 @@ def evaluate(
     if task == "generation":
         _evaluate_generation(config, inputs, out_dir, generated, engines or {}, n_boot, seed, plot_format)
         return
+    if task not in SCORED_TASKS:
+        raise EvocaneError(f"unknown task '{task}' (have: {', '.join(TASKS)})")
     scored = _members(inputs, prediction_sets, members)
     background = _background(config, inputs, background_set)
-    rows: list[dict[str, object]] = []
+    scores = task_scores(task, scored, background)
+    rows = task_metric_rows(task, scores, n_boot, seed)
     if task == "regulatory":
         from evocane.plots import regulatory as plots
 
-        scores = pd.concat([regulatory.regulatory_scores(s, None if _same(s, background) else background) for s in scored], ignore_index=True)
-        for _, per_model in scores.groupby("model", sort=False):
-            rows += regulatory.regulatory_metrics(per_model.dropna(axis=1, how="all"), n_boot, seed)
         profile = pd.concat([regulatory.metaplot_profiles(s) for s in scored], ignore_index=True)
         _save_metrics(task, rows, out_dir)
         _save_table(scores, out_dir / "scores.tsv")
@@ -191,23 +220,15 @@ def evaluate(
     elif task == "variant_effect":
         from evocane.plots import variants as plots
 
-        scores = pd.concat([variants.variant_scores(s) for s in scored], ignore_index=True)
-        for _, per_model in scores.groupby("model", sort=False):
-            rows += variants.variant_metrics(per_model, n_boot, seed)
         _save_metrics(task, rows, out_dir)
         _save_table(scores, out_dir / "scores.tsv")
         _save_figure(plots.delta_by_class(scores, metrics.long_table(rows)), out_dir / f"delta.{plot_format}")
     elif task == "experiments":
         from evocane.plots import experiments as plots
 
-        scores = pd.concat([experiments.experiment_scores(s, None if _same(s, background) else background) for s in scored], ignore_index=True)
-        for _, per_model in scores.groupby("model", sort=False):
-            rows += experiments.experiment_metrics(per_model.dropna(axis=1, how="all"), n_boot, seed)
         _save_metrics(task, rows, out_dir)
         _save_table(scores, out_dir / "ranked.tsv")
         _save_figure(plots.score_vs_measurement(scores), out_dir / f"scatter.{plot_format}")
-    else:
-        raise EvocaneError(f"unknown task '{task}' (have: {', '.join(TASKS)})")
 
 
 def _same(scored: ScoredTask, background: pd.Series | None) -> bool:

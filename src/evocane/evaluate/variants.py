@@ -26,7 +26,7 @@ import pandas as pd
 from evocane.config import settings_from
 from evocane.evaluate import metrics
 from evocane.evaluate.codons import Transcript, codon_change, genic_intervals, load_transcripts, most_severe
-from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, acgt_only, write_task_dataset
+from evocane.evaluate.taskdata import Genome, HeldOut, ScoredTask, TaskWindow, acgt_only, item_scores, write_task_dataset
 
 CODING_CLASSES = ("synonymous", "missense", "nonsense")
 NONCODING_CLASSES = ("utr", "intron", "intergenic", "splice_site")
@@ -210,10 +210,13 @@ def build_variant_inputs(held_out: HeldOut, genome_dirs: dict[str, Path], params
 def variant_scores(scored: ScoredTask) -> pd.DataFrame:
     """One row per variant: class, Delta log-likelihood (natural log, whole window)."""
     windows = scored.windows
-    wide = windows.pivot_table(index="pair_id", columns="allele", values="sum_logprob", aggfunc="first")
     info = windows[windows["allele"] == "ref"].set_index("pair_id")[["cultivar", "chrom", "position", "ref", "alt", "variant_class", "detail"]]
-    table = info.join(wide.rename(columns={"ref": "ref_loglik", "alt": "alt_loglik"}), how="inner").reset_index()
-    table["delta_loglik"] = table["alt_loglik"] - table["ref_loglik"]
+    if scored.item_scores is None:
+        wide = windows.pivot_table(index="pair_id", columns="allele", values="sum_logprob", aggfunc="first")
+        table = info.join(wide.rename(columns={"ref": "ref_loglik", "alt": "alt_loglik"}), how="inner").reset_index()
+    else:  # a model that scores each variant, not its two windows
+        table = info.assign(ref_loglik=np.nan, alt_loglik=np.nan).reset_index()
+    table["delta_loglik"] = item_scores(scored, TASK).reindex(table["pair_id"].astype(str)).to_numpy()
     for key, value in scored.identity.items():
         table[key] = value
     return table
