@@ -50,6 +50,7 @@ include: "rules/bionemo_functions.smk"
 include: "rules/bionemo.smk"
 include: "rules/evo2.smk"
 include: "rules/hpo.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -133,16 +133,16 @@ rule loss_curves:
         plot=report(
             layout.loss_curves("{engine}", PLOT_FORMAT),
             caption="../report/loss_curves.rst",
-            category="3. Models",
+            category=CATEGORIES["models"],
             subcategory="{engine} training",
-            labels={"engine": "{engine}", "item": "loss curves"},
+            labels={"engine": "{engine}", "item": "1. loss curves"},
         ),
         table=report(
             layout.loss_curves("{engine}", "tsv"),
             caption="../report/loss_table.rst",
-            category="3. Models",
+            category=CATEGORIES["models"],
             subcategory="{engine} training",
-            labels={"engine": "{engine}", "item": "metrics table"},
+            labels={"engine": "{engine}", "item": "2. metrics table"},
         ),
     log:
         "logs/loss_curves/{engine}.log",

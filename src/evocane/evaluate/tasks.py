@@ -26,6 +26,7 @@ import pandas as pd
 from evocane.atomic import atomic_path
 from evocane.errors import EvocaneError
 from evocane.evaluate import experiments, generation, metrics, regulatory, variants
+from evocane.plots.palette import ModelPalette
 from evocane.evaluate.taskdata import ScoredTask, background_scores, held_out_regions, scored_members
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,7 @@ def evaluate(
         _evaluate_generation(config, inputs, out_dir, generated, engines or {}, n_boot, seed, plot_format)
         return
     scored = _members(inputs, prediction_sets, members)
+    palette = ModelPalette.from_config(config)
     background = _background(config, inputs, background_set)
     rows: list[dict[str, object]] = []
     if task == "regulatory":
@@ -185,8 +187,8 @@ def evaluate(
         _save_table(scores, out_dir / "scores.tsv")
         _save_table(profile, out_dir / "profile.parquet")
         table = metrics.long_table(rows)
-        _save_figure(plots.ranking_bars(table), out_dir / f"auroc.{plot_format}")
-        _save_figure(plots.metaplots(profile), out_dir / f"metaplot.{plot_format}")
+        _save_figure(plots.ranking_bars(table, palette), out_dir / f"auroc.{plot_format}")
+        _save_figure(plots.metaplots(profile, palette), out_dir / f"metaplot.{plot_format}")
         _save_figure(plots.score_distributions(scores), out_dir / f"scores.{plot_format}")
     elif task == "variant_effect":
         from evocane.plots import variants as plots
@@ -196,7 +198,7 @@ def evaluate(
             rows += variants.variant_metrics(per_model, n_boot, seed)
         _save_metrics(task, rows, out_dir)
         _save_table(scores, out_dir / "scores.tsv")
-        _save_figure(plots.delta_by_class(scores, metrics.long_table(rows)), out_dir / f"delta.{plot_format}")
+        _save_figure(plots.delta_by_class(scores, metrics.long_table(rows), palette), out_dir / f"delta.{plot_format}")
     elif task == "experiments":
         from evocane.plots import experiments as plots
 
