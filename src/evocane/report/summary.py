@@ -300,9 +300,13 @@ def build_summary(
 
 # --- HTML ------------------------------------------------------------------------------------------------------------
 # Scoped to .evocane-summary: the same file is the report's Summary item and is included in the landing page,
-# whose description column (Tailwind max-w-lg) it widens.
+# whose description column (Tailwind max-w-lg) it widens and whose centring it turns off (Snakemake's report has no
+# other way to put a wide text first).
 STYLE = """
-div.prose:has(.evocane-summary) { max-width: 60rem; }
+div.prose:has(.evocane-summary) { max-width: 56rem; }
+/* the landing view centres its content, which cuts off the top and left of anything taller or wider than the
+   window (a long rule graph): start at the top left instead, so the summary is the first thing seen */
+div.items-center.justify-center:has(.evocane-summary) { align-items: flex-start; justify-content: flex-start; }
 .evocane-summary { font-size: 14px; line-height: 1.45; color: #1f2937; }
 .evocane-summary h2 { font-size: 20px; margin: 0.6em 0 0.3em 0; }
 .evocane-summary h3 { font-size: 16px; margin: 1em 0 0.3em 0; }
