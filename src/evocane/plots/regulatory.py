@@ -116,7 +116,7 @@ def score_distributions(scores: pd.DataFrame) -> Figure:
     models = list(dict.fromkeys(data["model"]))
     grid = sns.catplot(
         data=data, x="kind", y=column, hue="role", col="model", col_wrap=min(3, len(models)), kind="box",
-        hue_order=["site", "shuffled", "background"], height=2.8, aspect=WIDTH / 3 / 2.8, fliersize=1.5, sharey=False,
+        hue_order=["site", "shuffled", "background"], height=2.6, aspect=(WIDTH - 1.2) / 3 / 2.6, fliersize=1.5, sharey=False,
     )  # fmt: skip
     grid.set_axis_labels("", "LLR vs Markov (nats/base)" if column == "llr" else "mean log-likelihood (nats/base)")
     for ax in grid.axes.flat:
