@@ -36,8 +36,10 @@ rule report_summary:
             "cultivars",
             "evaluation.nextbase",
             "evaluation.tasks.experiments",
+            "evaluation.tasks.enabled",
             variant_order=REPORT.variant_order,
             model_palette=REPORT.model_palette,
+            generation=REPORT.generation,
         ),
     log:
         "logs/report/summary.log",

@@ -155,3 +155,26 @@ def test_palette_is_categorical_and_the_same_in_every_figure() -> None:
     assert not viridis & set(palette.colours(["hf-a", "hf-b", "markov_k3"]).values())
     by_hand = ModelPalette.from_config({"models": {"markov": {}, "hf-a": {}}, "evaluation": {"nextbase": {"baseline": "markov"}}})
     assert by_hand.colour("hf-a") == palette.colour("hf-a")
+
+
+def test_report_plan_reads_in_order_and_says_who_generates() -> None:
+    from types import SimpleNamespace
+
+    from evocane.cli.report import _generation_notes
+    from evocane.experiments import Run
+    from evocane.report.workflow import CATEGORIES, ReportPlan
+
+    config = {
+        "datasets": {"variants": {"rc": {"role": "control"}, "pre": {"role": "pretraining"}, "hs": {}, "bc": {}}},
+        "models": {"markov": {}, "lm": {}},
+        "evaluation": {"nextbase": {"baseline": "markov"}, "tasks": {"enabled": ["generation"]}},
+    }
+    plan = ReportPlan(config, [Run("markov", "hs", True), Run("lm", "hs", False), Run("lm", "pre", False)])
+    assert [plan.variant_label(v) for v in ("hs", "bc", "rc", "pre")] == ["1. hs", "2. bc", "3. rc (control)", "4. pre (pretraining data)"]
+    assert plan.nextbase_category()(SimpleNamespace(variant="pre")) == CATEGORIES["models"]
+    assert plan.nextbase_category()(SimpleNamespace(variant="rc")) == CATEGORIES["nextbase"]
+    assert sorted(CATEGORIES.values()) == list(CATEGORIES.values())  # the report sorts them by name: reading order
+    assert plan.generation() == {"generating": ["markov"], "not_generating": ["lm"]}
+    assert plan.model_palette() == {"models": ["markov", "lm"], "baseline": "markov"}
+    notes = _generation_notes({**config, "generation": plan.generation()})
+    assert notes and "only from markov" in notes[0] and "lm do not generate" in notes[0]

@@ -54,6 +54,7 @@ def _report_summary(args: argparse.Namespace) -> None:
         scored_windows=(config["evaluation"]["nextbase"].get("subset") or {}).get("max_windows"),
         training_steps={f"{m} ({v})": int(n) for m, v, n in zip(trained["model"], trained["trained on"], trained["steps"])},
         synthetic_tasks=synthetic,
+        notes=_generation_notes(config),
     )
     summary = s.build_summary(board, variants, baselines, containment, caveats)
     with atomic_path(args.summary) as temp:
@@ -66,6 +67,19 @@ def _report_summary(args: argparse.Namespace) -> None:
                      "The same rows: results/leaderboard.csv.")  # fmt: skip
     palette = ModelPalette.from_config(config)
     save_figure(leakage_inputs(board, variants, containment, metrics, palette), args.figure)
+
+
+def _generation_notes(config: dict) -> list[str]:
+    """Why models are missing from the generation task (only experiments with generate: true generate)."""
+    entry = config.get("generation") or {}
+    tasks = (config["evaluation"].get("tasks") or {}).get("enabled") or []
+    if not entry.get("not_generating") or "generation" not in tasks:
+        return []
+    return [
+        f"Generation task: continuations come only from {', '.join(entry.get('generating') or ['no model'])} (experiments with "
+        f"generate: true); {', '.join(entry['not_generating'])} do not generate, because their experiments do not ask for it "
+        "(in the CPU demo, to keep its run time)."
+    ]
 
 
 def _models_args(p: argparse.ArgumentParser) -> None:

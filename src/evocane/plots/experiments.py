@@ -18,7 +18,8 @@ def score_vs_measurement(scores: pd.DataFrame) -> Figure:
     and Spearman rho in the title; colours = the table's group column."""
     score_columns = [c for c in ("loglik", "llr") if c in scores and scores[c].notna().any()]
     models = list(dict.fromkeys(scores["model"]))
-    panels = [(score, model) for score in score_columns for model in models]
+    # the background model has no LLR against itself: no panel for it rather than an empty one
+    panels = [(score, model) for score in score_columns for model in models if scores.loc[scores["model"] == model, score].notna().any()]
     columns = min(3, max(len(panels), 1))  # wrapped: the figure keeps the report's page width
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(10.0, 3.1 * rows), squeeze=False)
@@ -27,10 +28,6 @@ def score_vs_measurement(scores: pd.DataFrame) -> Figure:
         ax.set_axis_off()
     for i, (ax, (score, model)) in enumerate(zip(axes.flat, panels)):
         data = scores[scores["model"] == model]
-        if data[score].isna().all():
-            ax.axis("off")
-            ax.text(0.5, 0.5, f"{model}\nis the background model:\nno log-likelihood ratio", ha="center", va="center")
-            continue
         sns.scatterplot(data=data, x=score, y="measurement", hue="group" if has_groups else None, ax=ax, s=14, legend=i == 0)
         if i == 0 and has_groups and ax.get_legend():
             ax.get_legend().set_title("group")

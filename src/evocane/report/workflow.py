@@ -67,6 +67,12 @@ class ReportPlan:
         models = [m for m in self.config.get("models", {}) if m in running]
         return palette_entry(models, self.config["evaluation"]["nextbase"].get("baseline"))
 
+    def generation(self, wildcards: Any = None) -> dict[str, list[str]]:
+        """Which models generate continuations (experiments with generate: true) and which do not: the summary
+        says why a model is missing from the generation task."""
+        generating = sorted({run.model for run in self.runs if run.generate})
+        return {"generating": generating, "not_generating": sorted({run.model for run in self.runs} - set(generating))}
+
     def checkpoints(self) -> list[str]:
         return [layout.checkpoint(run.model, run.variant) for run in self.runs]
 
