@@ -144,6 +144,8 @@ rule loss_curves:
             subcategory="{engine} training",
             labels={"engine": "{engine}", "item": "2. metrics table"},
         ),
+    params:
+        config=job_config(model_palette=REPORT.model_palette),
     log:
         "logs/loss_curves/{engine}.log",
     conda:
@@ -151,7 +153,7 @@ rule loss_curves:
     wildcard_constraints:
         engine=engine_workflow.pattern(ENGINES.curve_engines()),
     shell:
-        "evocane loss-curves --checkpoints {input.checkpoints:q} --plot {output.plot:q} --table {output.table:q} "
+        "evocane loss-curves --job-config {params.config:q} --checkpoints {input.checkpoints:q} --plot {output.plot:q} --table {output.table:q} "
         "> {log:q} 2>&1"
 
 

@@ -24,7 +24,7 @@ WIDTH = 10.0  # inches: the report's page at 110 dpi
 UNIFORM_BITS = 2.0  # a uniform guess over A/C/G/T
 
 
-def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, str] | None = None) -> Figure:
+def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, str] | None = None, colours: Mapping[str, str] | None = None) -> Figure:
     """``curves``: label (e.g. "hf-pretrain on thaliana_pretrain") -> metrics table with columns tokens,
     train_loss, val_loss, val_nll; ``line_styles``: label -> matplotlib line style (runs that overlap stay
     visible). The metrics tables hold nats (the training loop's unit); the figure shows bits per base like every
@@ -40,11 +40,18 @@ def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, st
     for column, _ in PANELS:
         data[column] = data[column].astype(float) / math.log(2)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(WIDTH, 3.8), squeeze=False)
-    palette = dict(zip(curves, sns.color_palette("tab10", max(len(curves), 1))))
+    # the run's model colours (evocane.plots.palette); the same model on two variants: a different marker
+    palette = {**dict(zip(curves, sns.color_palette("tab10", max(len(curves), 1)))), **(colours or {})}
+    seen: dict[str, int] = {}
+    markers = {}
+    for label in curves:
+        colour = palette[label]
+        markers[label] = "osD^v"[seen.get(str(colour), 0) % 5]
+        seen[str(colour)] = seen.get(str(colour), 0) + 1
     for ax, (column, title) in zip(axes[0], PANELS):
         subset = data.dropna(subset=[column])
         for label, group in subset.groupby("run", sort=False):
-            ax.plot(group["tokens (M)"], group[column], marker="o" if len(group) < 15 else None, ms=3, label=label, color=palette[label],
+            ax.plot(group["tokens (M)"], group[column], marker=markers[label], markevery=max(1, len(group) // 8), ms=3, label=label, color=palette[label],
                     ls=line_styles.get(label, "-"))  # fmt: skip
         ax.axhline(UNIFORM_BITS, color="grey", ls="--", lw=0.8, label="uniform over A/C/G/T (2 bits)" if column == "train_loss" else None)
         ax.set_title(title, fontsize=10)
@@ -58,8 +65,11 @@ def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, st
         for ax in axes[0]:
             ax.text(0.5, 0.5, "no trained model", ha="center", va="center", transform=ax.transAxes)
     else:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 2), fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 2)))
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * (len(labels) // 2), 1, 1))
+        rows = -(-len(labels) // 2)
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 2), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, 0.055 * rows + 0.02, 1, 1))
+        return fig
+    fig.tight_layout()
     return fig
 
 
@@ -69,6 +79,7 @@ def write_loss_curves(
     table_path: Path,
     plot_path: Path,
     line_styles: Mapping[str, str] | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> None:
     """Write every engine's training curves as one TSV (``rows``, one frame per checkpoint) and one figure."""
     from evocane.atomic import atomic_path
@@ -76,6 +87,6 @@ def write_loss_curves(
     combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
     with atomic_path(table_path) as temp:
         combined.to_csv(temp, sep="\t", index=False)
-    figure = loss_curves(curves, line_styles)
+    figure = loss_curves(curves, line_styles, colours)
     with atomic_path(plot_path) as temp:
         figure.savefig(temp, format=plot_path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
