@@ -51,6 +51,7 @@ include: "rules/bionemo.smk"
 include: "rules/evo2.smk"
 include: "rules/hpo.smk"
 include: "rules/benchmark.smk"
+include: "rules/report.smk"
 
 
 rule all:

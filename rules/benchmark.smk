@@ -53,7 +53,7 @@ rule model_card:
         report(
             layout.model_card(),
             caption="../report/model_card.rst",
-            category="3. Models",
+            category=CATEGORIES["models"],
             subcategory="model cards",
             labels={"model": "{model}", "variant": "{variant}"},
         ),

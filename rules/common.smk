@@ -24,6 +24,15 @@ try:
 except EvocaneError as _error:
     raise WorkflowError(str(_error)) from None
 
+from evocane.experiments import experiment_runs  # noqa: E402
+from evocane.report.workflow import CATEGORIES, ReportPlan  # noqa: E402
+
+# the report's reading order (categories, per-variant subcategories) and the report rules' inputs
+try:
+    REPORT = ReportPlan(config, experiment_runs(config))
+except EvocaneError as _error:
+    raise WorkflowError(f"{_config_source}: {_error}") from None
+
 
 def job_config(*keys, **resolved):
     """A params function: the job config holding the resolved values at ``keys`` (dotted, wildcards such as
@@ -78,7 +87,7 @@ def source_inputs(wildcards):
 
 
 def qc_report_output(name, caption, label_kind, label):
-    return report(layout.qc_file(name), caption=caption, category="1. Genomes", subcategory="QC", labels={label_kind: label})
+    return report(layout.qc_file(name), caption=caption, category=CATEGORIES["genomes"], subcategory="QC", labels={label_kind: label})
 
 
 # --- targets -------------------------------------------------------------------------------------------------------

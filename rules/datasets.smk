@@ -129,26 +129,20 @@ rule dataset_audit:
         manifest=str(VARIANT.manifest),
         sketches=DATASETS.sketches,
     output:
-        table=report(
-            str(VARIANT.audit_table),
-            caption="../report/dataset_leakage_table.rst",
-            category="2. Datasets",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "item": "leakage table"},
-        ),
+        table=str(VARIANT.audit_table),
         leakage=report(
             str(VARIANT.audit_figure("leakage", DATASETS.plot_format)),
             caption="../report/dataset_leakage.rst",
-            category="2. Datasets",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "item": "leakage figure"},
+            category=CATEGORIES["datasets"],
+            subcategory=REPORT.variant_subcategory(),
+            labels={"variant": "{variant}", "item": "2. leakage figure"},
         ),
         composition=report(
             str(VARIANT.audit_figure("composition", DATASETS.plot_format)),
             caption="../report/dataset_composition.rst",
-            category="2. Datasets",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "item": "composition figure"},
+            category=CATEGORIES["datasets"],
+            subcategory=REPORT.variant_subcategory(),
+            labels={"variant": "{variant}", "item": "4. composition figure"},
         ),
         signature=str(VARIANT.signature),
     params:
@@ -175,9 +169,9 @@ rule dataset_card:
         report(
             str(VARIANT.card),
             caption="../report/dataset_card.rst",
-            category="2. Datasets",
-            subcategory="{variant}",
-            labels={"variant": "{variant}", "item": "dataset card"},
+            category=CATEGORIES["datasets"],
+            subcategory=REPORT.variant_subcategory(),
+            labels={"variant": "{variant}", "item": "1. dataset card"},
         ),
     params:
         config=job_config(DATASETS.cultivar_keys, dataset_step=DATASETS.spec("card")),
@@ -196,19 +190,13 @@ rule dataset_comparison:
         windows=expand(str(VARIANT.windows), variant=DATASETS.variants),
         manifests=expand(str(VARIANT.manifest), variant=DATASETS.variants),
     output:
-        table=report(
-            layout.dataset_comparison("leakage.tsv"),
-            caption="../report/dataset_comparison_table.rst",
-            category="2. Datasets",
-            subcategory="Leakage across variants",
-            labels={"variant": "all", "item": "leakage table"},
-        ),
+        table=layout.dataset_comparison("leakage.tsv"),
         plot=report(
             layout.dataset_comparison(f"leakage.{DATASETS.plot_format}"),
             caption="../report/dataset_comparison.rst",
-            category="2. Datasets",
-            subcategory="Leakage across variants",
-            labels={"variant": "all", "item": "leakage figure"},
+            category=CATEGORIES["datasets"],
+            subcategory="0. leakage across variants",
+            labels={"variant": "all", "item": "1. leakage figure"},
         ),
     params:
         config=job_config("qc.plot_format"),
@@ -221,4 +209,49 @@ rule dataset_comparison:
         "evocane dataset-compare --job-config {params.config:q} --variants {params.variants:q} > {log:q} 2>&1"
 
 
+# the leakage tables as browsable pages (the TSVs stay the data files)
+rule dataset_leakage_page:
+    input:
+        str(VARIANT.audit_table),
+    output:
+        report(
+            layout.table_page(str(VARIANT.audit_table)),
+            caption="../report/dataset_leakage_table.rst",
+            category=CATEGORIES["datasets"],
+            subcategory=REPORT.variant_subcategory(),
+            labels={"variant": "{variant}", "item": "3. leakage table"},
+        ),
+    wildcard_constraints:
+        variant=DATASETS.variant_pattern,
+    log:
+        "logs/datasets/{variant}/leakage_page.log",
+    conda:
+        "../envs/genome.yaml"
+    shell:
+        "evocane table-page --table {input:q} --page {output:q} --title 'Leakage audit: {wildcards.variant}' "
+        "--note 'Containment of held-out windows in the training windows, per split and cultivar, and windows per containment bin.' > {log:q} 2>&1"
+
+
+rule dataset_comparison_page:
+    input:
+        layout.dataset_comparison("leakage.tsv"),
+    output:
+        report(
+            layout.table_page(layout.dataset_comparison("leakage.tsv")),
+            caption="../report/dataset_comparison_table.rst",
+            category=CATEGORIES["datasets"],
+            subcategory="0. leakage across variants",
+            labels={"variant": "all", "item": "2. leakage table"},
+        ),
+    log:
+        "logs/datasets/comparison_page.log",
+    conda:
+        "../envs/genome.yaml"
+    shell:
+        "evocane table-page --table {input:q} --page {output:q} --title 'Leakage across variants' "
+        "--note 'Per variant and held-out split: windows and the containment of their k-mers in the training windows.' > {log:q} 2>&1"
+
+
 TARGET_FUNCTIONS.append(DATASETS.targets)
+TARGET_FUNCTIONS.append(lambda: [layout.table_page(str(layout.VariantPaths.of(v).audit_table)) for v in DATASETS.variants]
+                        + ([layout.table_page(layout.dataset_comparison("leakage.tsv"))] if DATASETS.variants else []))

@@ -187,17 +187,19 @@ rule loss_curves:
         plot=report(
             layout.loss_curves("{engine}", PLOT_FORMAT),
             caption="../report/loss_curves.rst",
-            category="3. Models",
+            category=CATEGORIES["models"],
             subcategory="{engine} training",
-            labels={"engine": "{engine}", "item": "loss curves"},
+            labels={"engine": "{engine}", "item": "1. loss curves"},
         ),
         table=report(
             layout.loss_curves("{engine}", "tsv"),
             caption="../report/loss_table.rst",
-            category="3. Models",
+            category=CATEGORIES["models"],
             subcategory="{engine} training",
-            labels={"engine": "{engine}", "item": "metrics table"},
+            labels={"engine": "{engine}", "item": "2. metrics table"},
         ),
+    params:
+        config=job_config(model_palette=REPORT.model_palette),
     log:
         "logs/loss_curves/{engine}.log",
     conda:
@@ -205,7 +207,7 @@ rule loss_curves:
     wildcard_constraints:
         engine=engine_workflow.pattern(ENGINES.curve_engines()),
     shell:
-        "evocane loss-curves --checkpoints {input.checkpoints:q} --plot {output.plot:q} --table {output.table:q} "
+        "evocane loss-curves --job-config {params.config:q} --checkpoints {input.checkpoints:q} --plot {output.plot:q} --table {output.table:q} "
         "> {log:q} 2>&1"
 
 

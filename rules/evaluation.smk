@@ -10,7 +10,8 @@ NEXTBASE = config["evaluation"]["nextbase"]
 NEXTBASE_DIR = layout.nextbase_dir()
 # what the evaluation commands read of the config
 EVALUATION_KEYS = ("evaluation.nextbase", "evaluation.bootstrap", "evaluation.plot_format")
-NEXTBASE_REPORT = {"category": "4. Next-base prediction", "subcategory": "{variant}"}
+# a pretraining variant's next-base results are shown under Models, the benchmarks' and controls' in reading order
+NEXTBASE_REPORT = {"category": REPORT.nextbase_category(), "subcategory": REPORT.nextbase_subcategory()}
 
 
 rule nextbase_subset:
@@ -38,12 +39,7 @@ rule nextbase_metrics:
         scored_files,
         predictions=ENGINES.nextbase_predictions(NEXTBASE_SPLITS),
     output:
-        metrics=report(
-            f"{NEXTBASE_DIR}/metrics.tsv",
-            caption="../report/nextbase_metrics.rst",
-            labels={"variant": "{variant}", "item": "metrics table"},
-            **NEXTBASE_REPORT,
-        ),
+        metrics=f"{NEXTBASE_DIR}/metrics.tsv",
         windows=f"{NEXTBASE_DIR}/windows.parquet",
         leaderboard=f"{NEXTBASE_DIR}/leaderboard.tsv",
     params:
@@ -71,41 +67,36 @@ rule nextbase_plots:
         regions=report(
             f"{NEXTBASE_DIR}/bits_by_region.{PLOT_FORMAT}",
             caption="../report/nextbase_bits_by_region.rst",
-            labels={"variant": "{variant}", "item": "bits per base by region"},
+            labels={"variant": "{variant}", "item": "1. bits per base by region"},
             **NEXTBASE_REPORT,
         ),
         delta=report(
             f"{NEXTBASE_DIR}/delta_to_markov.{PLOT_FORMAT}",
             caption="../report/nextbase_delta.rst",
-            labels={"variant": "{variant}", "item": "difference to best Markov"},
+            labels={"variant": "{variant}", "item": "2. difference to best Markov"},
             **NEXTBASE_REPORT,
         ),
         strata=report(
             f"{NEXTBASE_DIR}/window_strata.{PLOT_FORMAT}",
             caption="../report/nextbase_strata.rst",
-            labels={"variant": "{variant}", "item": "cultivar, homology group, leakage"},
+            labels={"variant": "{variant}", "item": "3. cultivar, homology group, leakage"},
             **NEXTBASE_REPORT,
         ),
         violins=report(
             f"{NEXTBASE_DIR}/window_violins.{PLOT_FORMAT}",
             caption="../report/nextbase_violins.rst",
-            labels={"variant": "{variant}", "item": "per-window score distributions"},
+            labels={"variant": "{variant}", "item": "4. per-window score distributions"},
             **NEXTBASE_REPORT,
         ),
         heatmap=report(
             f"{NEXTBASE_DIR}/window_heatmap.{PLOT_FORMAT}",
             caption="../report/nextbase_heatmap.rst",
-            labels={"variant": "{variant}", "item": "per-position heatmap and entropy"},
+            labels={"variant": "{variant}", "item": "5. per-position heatmap and entropy"},
             **NEXTBASE_REPORT,
         ),
-        ranked=report(
-            f"{NEXTBASE_DIR}/ranked_windows.tsv",
-            caption="../report/nextbase_ranked.rst",
-            labels={"variant": "{variant}", "item": "best and worst windows"},
-            **NEXTBASE_REPORT,
-        ),
+        ranked=f"{NEXTBASE_DIR}/ranked_windows.tsv",
     params:
-        config=job_config(*EVALUATION_KEYS),
+        config=job_config(*EVALUATION_KEYS, model_palette=REPORT.model_palette),
         dataset=scored_dir,
         split=NEXTBASE["report_split"],
         out_dir=subpath(output.regions, parent=True),
@@ -121,6 +112,37 @@ rule nextbase_plots:
         "--out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
+# the metrics and ranked windows as browsable pages (the TSVs stay the data files)
+rule nextbase_pages:
+    input:
+        metrics=f"{NEXTBASE_DIR}/metrics.tsv",
+        ranked=f"{NEXTBASE_DIR}/ranked_windows.tsv",
+    output:
+        metrics=report(
+            layout.table_page(f"{NEXTBASE_DIR}/metrics.tsv"),
+            caption="../report/nextbase_metrics.rst",
+            labels={"variant": "{variant}", "item": "6. metrics table"},
+            **NEXTBASE_REPORT,
+        ),
+        ranked=report(
+            layout.table_page(f"{NEXTBASE_DIR}/ranked_windows.tsv"),
+            caption="../report/nextbase_ranked.rst",
+            labels={"variant": "{variant}", "item": "7. best and worst windows"},
+            **NEXTBASE_REPORT,
+        ),
+    log:
+        "logs/nextbase_pages/{variant}.log",
+    conda:
+        "../envs/genome.yaml"
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    shell:
+        "(evocane table-page --table {input.metrics:q} --page {output.metrics:q} --title 'Next-base metrics: {wildcards.variant}' "
+        "--note 'Every model, split, stratum and metric (bits per base, perplexity, top-1 accuracy, differences to the best Markov order) with 95 % bootstrap CIs.' && "
+        "evocane table-page --table {input.ranked:q} --page {output.ranked:q} --title 'Best and worst windows: {wildcards.variant}' "
+        "--note 'Per model, the test windows with the lowest and highest non-repeat bits per base, with their location.') > {log:q} 2>&1"
+
+
 LEADERBOARD_PARTS.append(ENGINES.nextbase_parts)
 
 
@@ -131,21 +153,25 @@ rule leaderboard:
         csv=report(
             layout.leaderboard(),
             caption="../report/leaderboard.rst",
-            category="0. Leaderboard",
-            labels={"table": "leaderboard (long format)"},
+            category=CATEGORIES["leaderboard"],
+            labels={"table": "3. leaderboard.csv (download)"},
         ),
-        table=report(
-            layout.leaderboard_table(),
+        table=layout.leaderboard_table(),
+        page=report(
+            layout.table_page(layout.leaderboard_table()),
             caption="../report/leaderboard_table.rst",
-            category="0. Leaderboard",
-            labels={"table": "model x variant"},
+            category=CATEGORIES["leaderboard"],
+            labels={"table": "2. model x variant"},
         ),
     log:
         "logs/leaderboard.log",
     conda:
         "../envs/genome.yaml"
     shell:
-        "evocane leaderboard --parts {input:q} --output {output.csv:q} --table {output.table:q} > {log:q} 2>&1"
+        "(evocane leaderboard --parts {input:q} --output {output.csv:q} --table {output.table:q} && "
+        "evocane table-page --table {output.table:q} --page {output.page:q} --title 'Leaderboard: model x variant' "
+        "--note 'One row per task, metric, stratum, split and model; one column per dataset variant; cells: value [95 % CI].') > {log:q} 2>&1"
 
 
 TARGET_FUNCTIONS.append(ENGINES.evaluation_targets)
+TARGET_FUNCTIONS.append(lambda: [layout.table_page(layout.nextbase_file(name, variant)) for variant in ENGINES.evaluated_variants() for name in ("metrics.tsv", "ranked_windows.tsv")])

@@ -11,7 +11,7 @@ try:
     HPO = HpoPlan(config)
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
-HPO_REPORT = {"category": "3. Models", "subcategory": "hyperparameter search {study}"}
+HPO_REPORT = {"category": CATEGORIES["models"], "subcategory": "hyperparameter search {study}"}
 
 
 rule hpo_trial:
@@ -47,31 +47,31 @@ rule hpo_summary:
         table=report(
             layout.hpo_file("trials.tsv"),
             caption="../report/hpo_trials.rst",
-            labels={"study": "{study}", "item": "trials table"},
+            labels={"study": "{study}", "item": "5. trials table"},
             **HPO_REPORT,
         ),
         history=report(
             layout.hpo_file(f"history.{PLOT_FORMAT}"),
             caption="../report/hpo_history.rst",
-            labels={"study": "{study}", "item": "optimisation history"},
+            labels={"study": "{study}", "item": "1. optimisation history"},
             **HPO_REPORT,
         ),
         importances=report(
             layout.hpo_file(f"importances.{PLOT_FORMAT}"),
             caption="../report/hpo_importances.rst",
-            labels={"study": "{study}", "item": "parameter importances"},
+            labels={"study": "{study}", "item": "2. parameter importances"},
             **HPO_REPORT,
         ),
         parallel=report(
             layout.hpo_file(f"parallel.{PLOT_FORMAT}"),
             caption="../report/hpo_parallel.rst",
-            labels={"study": "{study}", "item": "parallel coordinates"},
+            labels={"study": "{study}", "item": "3. parallel coordinates"},
             **HPO_REPORT,
         ),
         intermediate=report(
             layout.hpo_file(f"intermediate.{PLOT_FORMAT}"),
             caption="../report/hpo_intermediate.rst",
-            labels={"study": "{study}", "item": "intermediate values"},
+            labels={"study": "{study}", "item": "4. intermediate values"},
             **HPO_REPORT,
         ),
     params:

@@ -67,3 +67,18 @@ def snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def copy_tree_files(names: list[str], source: Path, target: Path) -> None:
     for name in names:
         shutil.copy(source / name, target / name)
+
+
+def headless_dom(page: Path, budget_ms: int = 20_000) -> str:
+    """The DOM of ``page`` after a headless Chromium ran its scripts (Debian's `chromium`, installed by .ci/run):
+    what a reader's browser shows without a click. Skipped outside CI when no Chromium is installed."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs it)")
+        pytest.skip("chromium is not installed")
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1100",
+               f"--virtual-time-budget={budget_ms}", "--dump-dom", page.resolve().as_uri()]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

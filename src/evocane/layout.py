@@ -27,6 +27,8 @@ to the working directory; called without arguments it returns the Snakemake patt
     results/benchmark/{variant}-{version}/                 benchmark bundles (evocane.benchmark)
     results/submissions/{model}/{variant}/                 exchange-format submissions the workflow writes
     results/bionemo/...                                    BioNeMo working files (engines.bionemo.paths)
+    results/report/summary.html, leaderboard.html, leakage.{fmt}, models.tsv|.html   the report's own items
+    results/**/<table>.html                                browsable page of a report table (layout.table_page)
     results/report.html
 """
 
@@ -274,3 +276,14 @@ def bionemo() -> str:
 
 def report() -> str:
     return _under("report.html")
+
+
+def report_item(name: str) -> str:
+    """Files made for the report: summary.html (also its landing page), leaderboard.html, leakage.{fmt},
+    models.tsv|.html."""
+    return _under("report", name)
+
+
+def table_page(table: str) -> str:
+    """The browsable HTML page of a TSV/CSV table, next to it (same name, suffix .html)."""
+    return str(Path(table).with_suffix(".html"))

@@ -1,7 +1,7 @@
 """`evocane <command>`: every workflow step, runnable by hand. Rules call these commands.
 
 One module per room registers its commands with :func:`command` (evocane.cli.genome, .dataset, .engines,
-.evo2, .bionemo, .evaluate, .tasks, .hpo, .benchmark). Commands that read configuration take it through
+.evo2, .bionemo, .evaluate, .tasks, .hpo, .benchmark, .report). Commands that read configuration take it through
 :func:`add_config_arguments` / :func:`config_from_args`: by hand, config files (merged and validated like
 Snakemake's ``--configfiles``); in the workflow, the one resolved job config the rule was planned with
 (``--job-config``, written by :func:`evocane.config.write_job_config`).
@@ -32,6 +32,7 @@ ROOM_MODULES = (
     "evocane.cli.tasks",
     "evocane.cli.hpo",
     "evocane.cli.benchmark",
+    "evocane.cli.report",
 )
 
 

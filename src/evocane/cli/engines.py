@@ -174,6 +174,7 @@ def _engines(args: argparse.Namespace) -> None:
 
 
 def _loss_curves_args(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)  # the run's model palette (job config entry model_palette)
     p.add_argument("--checkpoints", nargs="+", required=True, type=Path, help="checkpoint directories (any engine)")
     p.add_argument("--plot", required=True, type=Path, help="figure (png, svg or pdf)")
     p.add_argument("--table", required=True, type=Path, help="all curves in one TSV (model, variant, engine, mode, ...)")
@@ -186,7 +187,11 @@ def _loss_curves(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from evocane.engines.base import read_checkpoint_meta, training_mode
+    from evocane.plots.palette import ModelPalette
     from evocane.plots.training import write_loss_curves
+
+    palette = ModelPalette.from_config(config_from_args(args))
+    colours: dict[str, str] = {}
 
     curves: dict[str, pd.DataFrame] = {}
     styles: dict[str, str] = {}
@@ -202,8 +207,9 @@ def _loss_curves(args: argparse.Namespace) -> None:
         table = pd.read_csv(metrics, sep="\t")
         curves[label] = table
         styles[label] = {"LoRA": ":", "fine-tune": "--", "full fine-tune": "--"}.get(mode, "-")
+        colours[label] = palette.colour(str(meta["model"]))
         rows.append(table.assign(model=meta["model"], variant=meta.get("variant"), engine=meta["engine"], mode=mode,
                                  init_checkpoint=meta.get("init_checkpoint"), base_model=base_model))  # fmt: skip
-    write_loss_curves(curves, rows, args.table, args.plot, styles)
+    write_loss_curves(curves, rows, args.table, args.plot, styles, colours)
     print(json.dumps({"curves": list(curves)}))
 

@@ -78,7 +78,10 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
     from matplotlib import pyplot as plt
     from evocane.predictions import PredictionReader
 
+    from evocane.plots.palette import ModelPalette
+
     settings, nextbase, evaluation = _settings(args)
+    palette = ModelPalette.from_config(config_from_args(args))
     suffix = evaluation["plot_format"]
     metrics = read_metrics(args.metrics)
     windows = pd.read_parquet(args.windows)
@@ -102,13 +105,21 @@ def _nextbase_plots(args: argparse.Namespace) -> None:
     figures = {
         "bits_by_region": plots.bits_by_region(metrics, args.split),
         "delta_to_markov": plots.delta_to_baseline(metrics, args.split),
-        "window_strata": plots.window_strata(metrics, args.split, focus),
-        "window_violins": plots.window_violins(windows, args.split),
+        "window_strata": plots.window_strata(metrics, args.split, focus, palette),
+        "window_violins": plots.window_violins(windows, args.split, palette=palette),
     }
     if common:
-        window_id = sorted(common, key=lambda w: (-coding(w), w))[0]
-        row = split_windows.loc[window_id]
-        piece = slice(int(row["offset"]), int(row["offset"]) + int(row["length"]))
+        def piece_of(window_id: str) -> slice:
+            row = split_windows.loc[window_id]
+            return slice(int(row["offset"]), int(row["offset"]) + int(row["length"]))
+
+        def site_rank(window_id: str) -> int:
+            """Windows with a start codon first, then a splice site, a TSS, none (plots.SITE_PREFERENCE)."""
+            site = plots.best_site(tokens[piece_of(window_id)], labels[piece_of(window_id)])
+            return plots.SITE_PREFERENCE.index(site[1]) if site else len(plots.SITE_PREFERENCE)
+
+        window_id = sorted(common, key=lambda w: (site_rank(w), -coding(w), w))[0]
+        piece = piece_of(window_id)
         figures["window_heatmap"] = plots.window_token_view(
             window_id, tokens[piece], labels[piece], {m: d[window_id] for m, d in distributions.items()}, nextbase["heatmap_span"]
         )

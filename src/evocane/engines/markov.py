@@ -372,6 +372,7 @@ class MarkovEngine(Engine):
                 temp, model, dataset_dir, init_checkpoint=str(init_checkpoint) if init_checkpoint else None,
                 train_bases=n_bases, train_seconds=round(seconds, 3),
                 contexts_per_order={t.order: int(len(t.contexts)) for t in model_out.tables},
+                parameters=4 * sum(int(len(t.contexts)) for t in model_out.tables),  # one count per context and base
                 smoothing_parameters=None if params.smoothing == "witten_bell" else dict(enumerate(model_out.parameters.tolist())),
                 tuned_on_validation_bases=tuned_on,
             )  # fmt: skip

@@ -26,6 +26,7 @@ import pandas as pd
 from evocane.atomic import atomic_path
 from evocane.errors import EvocaneError
 from evocane.evaluate import experiments, generation, metrics, regulatory, variants
+from evocane.plots.palette import ModelPalette
 from evocane.evaluate.taskdata import ScoredTask, background_scores, held_out_regions, scored_members
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ def evaluate(
     if task not in SCORED_TASKS:
         raise EvocaneError(f"unknown task '{task}' (have: {', '.join(TASKS)})")
     scored = _members(inputs, prediction_sets, members)
+    palette = ModelPalette.from_config(config)
     background = _background(config, inputs, background_set)
     scores = task_scores(task, scored, background)
     rows = task_metric_rows(task, scores, n_boot, seed)
@@ -214,15 +216,15 @@ def evaluate(
         _save_table(scores, out_dir / "scores.tsv")
         _save_table(profile, out_dir / "profile.parquet")
         table = metrics.long_table(rows)
-        _save_figure(plots.ranking_bars(table), out_dir / f"auroc.{plot_format}")
-        _save_figure(plots.metaplots(profile), out_dir / f"metaplot.{plot_format}")
+        _save_figure(plots.ranking_bars(table, palette), out_dir / f"auroc.{plot_format}")
+        _save_figure(plots.metaplots(profile, palette), out_dir / f"metaplot.{plot_format}")
         _save_figure(plots.score_distributions(scores), out_dir / f"scores.{plot_format}")
     elif task == "variant_effect":
         from evocane.plots import variants as plots
 
         _save_metrics(task, rows, out_dir)
         _save_table(scores, out_dir / "scores.tsv")
-        _save_figure(plots.delta_by_class(scores, metrics.long_table(rows)), out_dir / f"delta.{plot_format}")
+        _save_figure(plots.delta_by_class(scores, metrics.long_table(rows), palette), out_dir / f"delta.{plot_format}")
     elif task == "experiments":
         from evocane.plots import experiments as plots
 

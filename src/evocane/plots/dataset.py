@@ -31,7 +31,7 @@ def leakage_figure(windows: pd.DataFrame, variant: str, bin_labels: Sequence[str
     """Left: distribution of each held-out window's k-mer containment in the training set. Right: share of
     windows per leakage bin."""
     held_out = windows[windows["split"].isin(["validation", "test"])]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 4), gridspec_kw={"width_ratios": [1.4, 1]})
     measured = held_out.dropna(subset=["leakage_containment"])
     if len(measured):
         sns.histplot(data=measured, x="leakage_containment", hue="split", hue_order=["validation", "test"], bins=np.linspace(0, 1, 21),
@@ -59,7 +59,7 @@ def leakage_figure(windows: pd.DataFrame, variant: str, bin_labels: Sequence[str
 def composition_figure(windows: pd.DataFrame, variant: str) -> Figure:
     """Left: fraction of bases per region in each split (annotated windows; repeat/ambiguous over all windows).
     Right: windows per split and cultivar."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4))
     rows = []
     for split, part in windows.groupby("split", sort=False):
         annotated = part[part["annotated"]]
@@ -86,7 +86,7 @@ def composition_figure(windows: pd.DataFrame, variant: str) -> Figure:
 
 def comparison_figure(windows_by_variant: dict[str, pd.DataFrame]) -> Figure:
     """Cumulative distribution of held-out windows' containment, one line per variant, per held-out split."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     palette = dict(zip(windows_by_variant, sns.color_palette("tab10", len(windows_by_variant))))
     for ax, split in zip(axes, ("validation", "test")):
         for variant, windows in windows_by_variant.items():

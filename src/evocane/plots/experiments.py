@@ -18,19 +18,22 @@ def score_vs_measurement(scores: pd.DataFrame) -> Figure:
     and Spearman rho in the title; colours = the table's group column."""
     score_columns = [c for c in ("loglik", "llr") if c in scores and scores[c].notna().any()]
     models = list(dict.fromkeys(scores["model"]))
-    fig, axes = plt.subplots(len(score_columns), len(models), figsize=(4.2 * len(models), 3.6 * len(score_columns)), squeeze=False)
+    # the background model has no LLR against itself: no panel for it rather than an empty one
+    panels = [(score, model) for score in score_columns for model in models if scores.loc[scores["model"] == model, score].notna().any()]
+    columns = min(3, max(len(panels), 1))  # wrapped: the figure keeps the report's page width
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(10.0, 3.1 * rows), squeeze=False)
     has_groups = scores["group"].fillna("").astype(str).str.len().gt(0).any()
-    for row, score in enumerate(score_columns):
-        for col, model in enumerate(models):
-            ax = axes[row][col]
-            data = scores[scores["model"] == model]
-            if data[score].isna().all():
-                ax.axis("off")
-                ax.text(0.5, 0.5, f"{model}\nis the background model:\nno log-likelihood ratio", ha="center", va="center")
-                continue
-            sns.scatterplot(data=data, x=score, y="measurement", hue="group" if has_groups else None, ax=ax, s=18, legend=(row == 0 and col == len(models) - 1))
-            found = correlations(data[score].to_numpy(), data["measurement"].to_numpy())
-            ax.set_title(f"{model}\nPearson r={found['pearson'][0]:.2f}, Spearman ρ={found['spearman'][0]:.2f}", fontsize=9)
-            ax.set_xlabel("mean log-likelihood (nats/base)" if score == "loglik" else "LLR vs Markov (nats/base)")
+    for ax in axes.flat[len(panels) :]:
+        ax.set_axis_off()
+    for i, (ax, (score, model)) in enumerate(zip(axes.flat, panels)):
+        data = scores[scores["model"] == model]
+        sns.scatterplot(data=data, x=score, y="measurement", hue="group" if has_groups else None, ax=ax, s=14, legend=i == 0)
+        if i == 0 and has_groups and ax.get_legend():
+            ax.get_legend().set_title("group")
+            ax.legend(fontsize=7, loc="best", frameon=True, framealpha=0.8)
+        found = correlations(data[score].to_numpy(), data["measurement"].to_numpy())
+        ax.set_title(f"{model} (n={len(data)})\nPearson r={found['pearson'][0]:.2f}, Spearman ρ={found['spearman'][0]:.2f}", fontsize=8)
+        ax.set_xlabel("mean log-likelihood (nats/base)" if score == "loglik" else "LLR vs Markov (nats/base)", fontsize=8)
     fig.tight_layout()
     return fig

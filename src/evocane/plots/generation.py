@@ -38,7 +38,7 @@ def gc_bars(per_sequence: pd.DataFrame) -> Figure:
         ax.set_ylabel("GC fraction")
         ax.set_title(model)
         ax.set_ylim(0, 1)
-    axes[0, 0].legend(fontsize=8, ncol=4, loc="upper right")
+    axes[0, 0].legend(fontsize=8, ncol=4, loc="lower right", bbox_to_anchor=(1.0, 1.08), frameon=False)  # above the bars
     fig.tight_layout()
     return fig
 
@@ -55,7 +55,10 @@ def kmer_divergence(divergence: pd.DataFrame) -> Figure:
 def sequence_properties(per_sequence: pd.DataFrame, identities: pd.DataFrame) -> Figure:
     """Greedy and sampled identity to the truth per prompt; repeat fraction (12-mers seen twice), low-complexity
     (DUST) fraction and length of sampled, greedy, true and genome sequences, per model."""
-    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
+    lengths = per_sequence[per_sequence["source"].isin(["sampled", "greedy"])]
+    varied = lengths["length"].nunique() > 1  # a length histogram of one value would be an empty panel: left out
+    fig, grid = plt.subplots(2 if varied else 1, 2 if varied else 3, figsize=(10.0, 7.2 if varied else 3.8), squeeze=False)
+    axes = list(grid.flat)
     melted = identities.melt(id_vars=["model", "prompt_id"], value_vars=["greedy_identity", "sample_identity"], var_name="which", value_name="identity")
     # seaborn 0.13 draws the strip jitter from numpy's global generator and bootstraps bar CIs unseeded: seed both
     # so the figure's bytes depend on the data only
@@ -72,18 +75,18 @@ def sequence_properties(per_sequence: pd.DataFrame, identities: pd.DataFrame) ->
     order = [s for s in SOURCE_ORDER if s in set(per_sequence["source"])]
     for ax, measure, title in ((axes[1], "repeat_fraction", "repeat fraction (12-mer twice)"), (axes[2], "low_complexity_fraction", "low-complexity fraction (DUST)")):
         sns.barplot(data=per_sequence, x="source", y=measure, hue="model", order=order, ax=ax, errorbar=("ci", 95), seed=0)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
         ax.set_ylim(0, 1)
         ax.set_xlabel("")
         ax.get_legend().remove() if ax.get_legend() else None
-    lengths = per_sequence[per_sequence["source"].isin(["sampled", "greedy"])]
-    if lengths["length"].nunique() > 1:
+    if varied:
         sns.histplot(data=lengths, x="length", hue="model", ax=axes[3], element="step")
         axes[3].set_title("length of generated sequences")
     else:
-        axes[3].axis("off")
         value = int(lengths["length"].iloc[0]) if len(lengths) else 0
-        axes[3].text(0.5, 0.5, f"every generated sequence\nhas {value} bases\n(no length histogram)", ha="center", va="center")
+        fig.suptitle(f"every generated sequence has {value} bases", fontsize=9, y=1.0)
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     return fig
 
@@ -98,7 +101,7 @@ def logos(samples: dict[str, pd.DataFrame], truth: pd.DataFrame, prompt_id: str)
     """Sequence logos (information content, logomaker) of the samples each model drew from one prompt, above the
     one-hot logo of the true continuation."""
     rows = len(samples) + 1
-    fig, axes = plt.subplots(rows, 1, figsize=(max(8, 0.16 * len(truth)), 1.5 * rows), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(rows, 1, figsize=(min(10.0, max(8, 0.16 * len(truth))), 1.5 * rows), squeeze=False, sharex=True)
     for ax, (model, counts) in zip(axes[:-1, 0], samples.items()):
         info = logomaker.transform_matrix(_observed(counts), from_type="counts", to_type="information", pseudocount=0.0)
         logomaker.Logo(info, ax=ax, color_scheme="classic")

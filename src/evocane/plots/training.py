@@ -16,16 +16,19 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 PANELS = (
-    ("train_loss", "training loss (weighted, nats/base)"),
-    ("val_loss", "validation loss (weighted, nats/base)"),
-    ("val_nll", "validation NLL (all scored bases, nats/base)"),
+    ("train_loss", "training loss\n(weighted, bits/base)"),
+    ("val_loss", "validation loss\n(weighted, bits/base)"),
+    ("val_nll", "validation NLL\n(all scored bases, bits/base)"),
 )
+WIDTH = 10.0  # inches: the report's page at 110 dpi
+UNIFORM_BITS = 2.0  # a uniform guess over A/C/G/T
 
 
-def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, str] | None = None) -> Figure:
+def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, str] | None = None, colours: Mapping[str, str] | None = None) -> Figure:
     """``curves``: label (e.g. "hf-pretrain on thaliana_pretrain") -> metrics table with columns tokens,
     train_loss, val_loss, val_nll; ``line_styles``: label -> matplotlib line style (runs that overlap stay
-    visible). A grey dashed line marks ln 4, the loss of a uniform guess over A/C/G/T."""
+    visible). The metrics tables hold nats (the training loop's unit); the figure shows bits per base like every
+    other figure of the report. A grey dashed line marks 2 bits, the loss of a uniform guess over A/C/G/T."""
     line_styles = line_styles or {}
     frames = []
     for label, table in curves.items():
@@ -34,27 +37,39 @@ def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, st
         frames.append(frame)
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "tokens", *[p for p, _ in PANELS]])
     data["tokens (M)"] = data["tokens"].astype(float) / 1e6
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4), squeeze=False)
-    palette = dict(zip(curves, sns.color_palette("tab10", max(len(curves), 1))))
+    for column, _ in PANELS:
+        data[column] = data[column].astype(float) / math.log(2)
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(WIDTH, 3.8), squeeze=False)
+    # the run's model colours (evocane.plots.palette); the same model on two variants: a different marker
+    palette = {**dict(zip(curves, sns.color_palette("tab10", max(len(curves), 1)))), **(colours or {})}
+    seen: dict[str, int] = {}
+    markers = {}
+    for label in curves:
+        colour = palette[label]
+        markers[label] = "osD^v"[seen.get(str(colour), 0) % 5]
+        seen[str(colour)] = seen.get(str(colour), 0) + 1
     for ax, (column, title) in zip(axes[0], PANELS):
         subset = data.dropna(subset=[column])
         for label, group in subset.groupby("run", sort=False):
-            ax.plot(group["tokens (M)"], group[column], marker="o" if len(group) < 15 else None, ms=3, label=label, color=palette[label],
+            ax.plot(group["tokens (M)"], group[column], marker=markers[label], markevery=max(1, len(group) // 8), ms=3, label=label, color=palette[label],
                     ls=line_styles.get(label, "-"))  # fmt: skip
-        ax.axhline(math.log(4), color="grey", ls="--", lw=0.8, label="uniform over A/C/G/T (ln 4)" if column == "train_loss" else None)
+        ax.axhline(UNIFORM_BITS, color="grey", ls="--", lw=0.8, label="uniform over A/C/G/T (2 bits)" if column == "train_loss" else None)
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("tokens seen by the run (millions)")
+        ax.set_xlabel("tokens seen (millions)", fontsize=9)
         ax.set_xlim(left=0)
         values = subset[column]
-        if len(values):  # a fresh model starts near ln 512 = 6.2; zoom on the range where the models differ
-            ax.set_ylim(min(values.min(), math.log(4)) - 0.05, min(values.max(), math.log(4) + 1.0) + 0.05)
+        if len(values):  # a fresh model starts near log2 512 = 9 bits; zoom on the range where the models differ
+            ax.set_ylim(min(values.min(), UNIFORM_BITS) - 0.05, min(values.max(), UNIFORM_BITS + 1.0) + 0.05)
     handles, labels = axes[0][0].get_legend_handles_labels()
     if not handles:
         for ax in axes[0]:
             ax.text(0.5, 0.5, "no trained model", ha="center", va="center", transform=ax.transAxes)
     else:
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False, bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 3)))
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * (len(labels) // 3), 1, 1))
+        rows = -(-len(labels) // 2)
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 2), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, 0.055 * rows + 0.02, 1, 1))
+        return fig
+    fig.tight_layout()
     return fig
 
 
@@ -64,6 +79,7 @@ def write_loss_curves(
     table_path: Path,
     plot_path: Path,
     line_styles: Mapping[str, str] | None = None,
+    colours: Mapping[str, str] | None = None,
 ) -> None:
     """Write every engine's training curves as one TSV (``rows``, one frame per checkpoint) and one figure."""
     from evocane.atomic import atomic_path
@@ -71,6 +87,6 @@ def write_loss_curves(
     combined = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["model", "variant", "mode", "step"])
     with atomic_path(table_path) as temp:
         combined.to_csv(temp, sep="\t", index=False)
-    figure = loss_curves(curves, line_styles)
+    figure = loss_curves(curves, line_styles, colours)
     with atomic_path(plot_path) as temp:
         figure.savefig(temp, format=plot_path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")

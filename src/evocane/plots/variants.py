@@ -11,25 +11,31 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from evocane.plots.palette import ModelPalette  # noqa: E402
+from evocane.plots.regulatory import WIDTH, underpowered  # noqa: E402
+
 CLASS_ORDER = ["nonsense", "missense", "synonymous", "splice_site", "utr", "intron", "intergenic", "stop_lost"]
 
 
-def delta_by_class(scores: pd.DataFrame, metrics_table: pd.DataFrame) -> Figure:
-    """Left: Delta log-likelihood (alt - ref, nats, whole window) per variant class and model. Right: AUROC of
-    nonsense+missense against synonymous and of splice sites against intron bases, with bootstrap CIs."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3, 1.2]})
+def delta_by_class(scores: pd.DataFrame, metrics_table: pd.DataFrame, palette: ModelPalette | None = None) -> Figure:
+    """Top: Delta log-likelihood (alt - ref, nats, whole window) per variant class and model, n = variants per class.
+    Bottom: AUROC of nonsense+missense against synonymous and of splice sites against intron bases, with bootstrap
+    CIs and n; hatched where the CI spans 0.5 (underpowered)."""
+    fig, (left, right) = plt.subplots(2, 1, figsize=(WIDTH, 7.2), gridspec_kw={"height_ratios": [1.4, 1]})
     if scores.empty:
         left.text(0.5, 0.5, "no variant scored", ha="center")
         return fig
     order = [c for c in CLASS_ORDER if c in set(scores["variant_class"])]
     models = list(dict.fromkeys(scores["model"]))
-    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
-    sns.boxplot(data=scores, x="variant_class", y="delta_loglik", hue="model", order=order, hue_order=models, palette=palette,
+    colours = (palette or ModelPalette.of(models)).colours(models)
+    sns.boxplot(data=scores, x="variant_class", y="delta_loglik", hue="model", order=order, hue_order=models, palette=colours,
                 fliersize=1.5, ax=left)  # fmt: skip
+    counts = scores.groupby("variant_class")["pair_id"].nunique() if "pair_id" in scores else scores.groupby(["variant_class", "model"]).size().groupby("variant_class").max()
+    left.set_xticks(range(len(order)), [f"{c}\n(n={int(counts.get(c, 0))})" for c in order], fontsize=8)
     left.axhline(0, color="grey", linewidth=0.8, linestyle=":")
     left.set_xlabel("")
     left.set_ylabel("Δ log-likelihood (alt − ref, nats)")
-    left.legend(title="model", fontsize=8)
+    left.legend(title="model", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     auroc = metrics_table[metrics_table["metric"] == "auroc"]
     contrasts = list(dict.fromkeys(auroc["stratum"]))
     width = 0.8 / max(len(models), 1)
@@ -37,9 +43,14 @@ def delta_by_class(scores: pd.DataFrame, metrics_table: pd.DataFrame) -> Figure:
         part = auroc[auroc["model"] == model].set_index("stratum").reindex(contrasts)
         x = np.arange(len(contrasts)) + (m - (len(models) - 1) / 2) * width
         yerr = [(part["value"] - part["ci_low"]).clip(lower=0).fillna(0), (part["ci_high"] - part["value"]).clip(lower=0).fillna(0)]
-        right.bar(x, part["value"], width=width, color=palette[model], yerr=yerr, capsize=2)
+        weak = underpowered(part["ci_low"], part["ci_high"]).to_numpy()
+        right.bar(x[~weak], part["value"][~weak], width=width, color=colours[model], yerr=[e[~weak] for e in yerr], capsize=2)
+        right.bar(x[weak], part["value"][weak], width=width, color=colours[model], alpha=0.45, hatch="///", edgecolor="white",
+                  yerr=[e[weak] for e in yerr], capsize=2)  # fmt: skip
+    n = auroc.drop_duplicates("stratum").set_index("stratum")["n"].reindex(contrasts)
     right.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    right.set_xticks(np.arange(len(contrasts)), [c.replace("_vs_", "\nvs ").replace("deleterious", "nonsense+missense") for c in contrasts])
+    right.set_title("hatched: CI spans 0.5 (underpowered)", fontsize=9)
+    right.set_xticks(np.arange(len(contrasts)), [f"{c.replace('_vs_', ' vs ').replace('deleterious', 'nonsense+missense')} (n={int(v) if pd.notna(v) else 0})" for c, v in zip(contrasts, n)], fontsize=8)
     right.set_ylim(0, 1)
     right.set_ylabel("AUROC (score = −Δ)")
     fig.tight_layout()
