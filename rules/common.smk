@@ -25,10 +25,13 @@ except EvocaneError as _error:
     raise WorkflowError(str(_error)) from None
 
 from evocane.experiments import experiment_runs  # noqa: E402
+from evocane.engines.base import check_engine_params  # noqa: E402
 from evocane.report.workflow import CATEGORIES, ReportPlan  # noqa: E402
 
-# the report's reading order (categories, per-variant subcategories) and the report rules' inputs
+# the report's reading order (categories, per-variant subcategories) and the report rules' inputs; the engines'
+# own checks first, so a model's bad key is named before what follows from it (e.g. a baseline with no model)
 try:
+    check_engine_params(config)
     REPORT = ReportPlan(config, experiment_runs(config))
 except EvocaneError as _error:
     raise WorkflowError(f"{_config_source}: {_error}") from None
