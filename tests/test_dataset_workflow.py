@@ -25,9 +25,10 @@ def _config(tmp_path: Path, max_length: int | None = None) -> dict:
 
 
 def _targets(variants: list[str]) -> list[str]:
-    targets = ["results/datasets/comparison/leakage.tsv"]
+    targets = ["results/datasets/comparison/leakage.tsv", "results/datasets/comparison/leakage.html"]
     for variant in variants:
-        targets += [f"results/datasets/{variant}/card.html", f"results/datasets/{variant}/bionemo/dataset_config.yaml"]
+        targets += [f"results/datasets/{variant}/card.html", f"results/datasets/{variant}/bionemo/dataset_config.yaml",
+                    f"results/datasets/{variant}/audit/leakage.html"]  # fmt: skip
     return targets
 
 
@@ -68,7 +69,7 @@ def test_dataset_stage_end_to_end_with_report_and_minimal_reruns(tmp_path: Path)
     report = snakemake("--report", "results/report.html", *targets, cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-5000:]
     html = (tmp_path / "results" / "report.html").read_text()
-    for text in ("2. Datasets", "Dataset card of variant", "Leakage audit of variant", "Leakage across dataset variants"):
+    for text in ("8. Datasets", "Dataset card of variant", "Leakage audit of variant", "Leakage across dataset variants"):
         assert text in html
 
     # a change to one variant's leakage bins reruns its build and what follows, not its plan, sketch or other variants
