@@ -796,8 +796,11 @@ def test_workflow_plans_evo2_jobs_on_gpus_when_enabled(tmp_path: Path) -> None:
     # evo2 models go through the shared engine rules (and evo2_embed), each job on one GPU; their training curves
     # are a CPU job of the shared loss_curves rule
     jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)\n(?:    .*\n)*?    resources: (.*)$", result.stdout, flags=re.M)
-    evo2_jobs = [(name, resources) for name, wildcards, resources in jobs if "model=vtx-evo2" in wildcards and not name.startswith("task_")]
+    evo2_jobs = [(name, resources) for name, wildcards, resources in jobs
+                 if "model=vtx-evo2" in wildcards and not name.startswith("task_") and name != "model_card"]  # fmt: skip
     assert {name for name, _ in evo2_jobs} == {"train_model", "score_model", "generate_model", "evo2_embed"}
+    cards = [resources for name, wildcards, resources in jobs if name == "model_card" and "model=vtx-evo2" in wildcards]
+    assert cards and all("gpu=1" not in resources for resources in cards)  # model cards are written on a CPU
     assert all("gpu=1" in resources for _, resources in evo2_jobs)
     curves = [resources for name, wildcards, resources in jobs if name == "loss_curves" and "engine=evo2" in wildcards]
     assert len(curves) == 1 and "gpu=1" not in curves[0]
