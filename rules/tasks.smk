@@ -149,8 +149,9 @@ rule task_evaluate_regulatory:
         inputs=layout.task_inputs(task="regulatory"),
         predictions=TASK_PLAN.predictions("regulatory"),
     output:
-        metrics=report(
-            layout.task_evaluation(task="regulatory", name="metrics.tsv"),
+        metrics=layout.task_evaluation(task="regulatory", name="metrics.tsv"),
+        metrics_page=report(
+            layout.table_page(layout.task_evaluation(task="regulatory", name="metrics.tsv")),
             caption="../report/task_regulatory_metrics.rst",
             category=TASK_CATEGORIES["regulatory"],
             subcategory=REPORT.variant_subcategory(),
@@ -191,8 +192,10 @@ rule task_evaluate_regulatory:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --job-config {params.config:q} --task regulatory --inputs {input.inputs:q} "
-        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "(evocane task-evaluate --job-config {params.config:q} --task regulatory --inputs {input.inputs:q} "
+        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} && "
+        "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Regulatory metrics: {wildcards.variant}' "
+        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).') > {log:q} 2>&1"
 
 
 rule task_evaluate_variant_effect:
@@ -200,8 +203,9 @@ rule task_evaluate_variant_effect:
         inputs=layout.task_inputs(task="variant_effect"),
         predictions=TASK_PLAN.predictions("variant_effect"),
     output:
-        metrics=report(
-            layout.task_evaluation(task="variant_effect", name="metrics.tsv"),
+        metrics=layout.task_evaluation(task="variant_effect", name="metrics.tsv"),
+        metrics_page=report(
+            layout.table_page(layout.task_evaluation(task="variant_effect", name="metrics.tsv")),
             caption="../report/task_variant_effect_metrics.rst",
             category=TASK_CATEGORIES["variant_effect"],
             subcategory=REPORT.variant_subcategory(),
@@ -227,8 +231,10 @@ rule task_evaluate_variant_effect:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --job-config {params.config:q} --task variant_effect --inputs {input.inputs:q} "
-        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "(evocane task-evaluate --job-config {params.config:q} --task variant_effect --inputs {input.inputs:q} "
+        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} && "
+        "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Variant effect metrics: {wildcards.variant}' "
+        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).') > {log:q} 2>&1"
 
 
 rule task_evaluate_experiments:
@@ -236,16 +242,18 @@ rule task_evaluate_experiments:
         inputs=layout.task_inputs(task="experiments"),
         predictions=TASK_PLAN.predictions("experiments"),
     output:
-        metrics=report(
-            layout.task_evaluation(task="experiments", name="metrics.tsv"),
+        metrics=layout.task_evaluation(task="experiments", name="metrics.tsv"),
+        metrics_page=report(
+            layout.table_page(layout.task_evaluation(task="experiments", name="metrics.tsv")),
             caption="../report/task_experiments_metrics.rst",
             category=TASK_CATEGORIES["experiments"],
             subcategory=REPORT.variant_subcategory(),
             labels={"variant": "{variant}", "item": "9. metrics table"},
         ),
         leaderboard=layout.task_evaluation(task="experiments", name="leaderboard.tsv"),
-        ranked=report(
-            layout.task_evaluation(task="experiments", name="ranked.tsv"),
+        ranked=layout.task_evaluation(task="experiments", name="ranked.tsv"),
+        ranked_page=report(
+            layout.table_page(layout.task_evaluation(task="experiments", name="ranked.tsv")),
             caption="../report/task_experiments_ranked.rst",
             category=TASK_CATEGORIES["experiments"],
             subcategory=REPORT.variant_subcategory(),
@@ -269,8 +277,12 @@ rule task_evaluate_experiments:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --job-config {params.config:q} --task experiments --inputs {input.inputs:q} "
-        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "(evocane task-evaluate --job-config {params.config:q} --task experiments --inputs {input.inputs:q} "
+        "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} && "
+        "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Experiments metrics: {wildcards.variant}' "
+        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).' && "
+        "evocane table-page --table {output.ranked:q} --page {output.ranked_page:q} --title 'Ranked elements: {wildcards.variant}' "
+        "--note 'Elements ranked by each model score, with their measurement.') > {log:q} 2>&1"
 
 
 rule task_evaluate_generation:
@@ -278,8 +290,9 @@ rule task_evaluate_generation:
         inputs=layout.task_inputs(task="generation"),
         generated=TASK_PLAN.generated_files(),
     output:
-        metrics=report(
-            layout.task_evaluation(task="generation", name="metrics.tsv"),
+        metrics=layout.task_evaluation(task="generation", name="metrics.tsv"),
+        metrics_page=report(
+            layout.table_page(layout.task_evaluation(task="generation", name="metrics.tsv")),
             caption="../report/task_generation_metrics.rst",
             category=TASK_CATEGORIES["generation"],
             subcategory=REPORT.variant_subcategory(),
@@ -326,8 +339,10 @@ rule task_evaluate_generation:
     wildcard_constraints:
         variant=TASK_VARIANT_PATTERN,
     shell:
-        "evocane task-evaluate --job-config {params.config:q} --task generation --inputs {input.inputs:q} "
-        "--generated {params.generated:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "(evocane task-evaluate --job-config {params.config:q} --task generation --inputs {input.inputs:q} "
+        "--generated {params.generated:q} --out-dir {params.out_dir:q} && "
+        "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Generation metrics: {wildcards.variant}' "
+        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).') > {log:q} 2>&1"
 
 
 LEADERBOARD_PARTS.append(TASK_PLAN.parts)

@@ -24,11 +24,13 @@ def _headline(board: pd.DataFrame, variant: str, metric: str, split: str = "test
     return rows[rows["variant"] == variant].set_index("model")
 
 
-def _best_markov(board: pd.DataFrame, variant: str) -> str:
-    """The Markov order with the lowest validation bits per base, as the evaluation chooses it."""
+def _best_markov(board: pd.DataFrame, variant: str) -> set[str]:
+    """The Markov orders with the lowest validation bits per base, as the evaluation chooses among them. The
+    leaderboard rounds to 6 significant digits and the evaluation chose on the unrounded values, so orders that tie
+    at the leaderboard's precision (high orders on a small training set often do) are all possible choices."""
     validation = _headline(board, variant, "bits_per_base", "validation")
-    members = validation[validation.index.str.match(r"markov_k\d+$")]
-    return str(members["value"].idxmin())
+    members = validation[validation.index.str.match(r"markov_k\d+$")]["value"]
+    return {str(m) for m, v in members.items() if v <= members.min() * (1 + 1e-5)}
 
 
 def check_sentences(sentences: list[str], board: pd.DataFrame) -> int:
@@ -39,7 +41,7 @@ def check_sentences(sentences: list[str], board: pd.DataFrame) -> int:
                          r"\(difference ([+-][\d.]+), 95 % CI ([+-][\d.]+) to ([+-][\d.]+)\)\.", sentence)  # fmt: skip
         if found:
             baseline, variant, base_bits, model, bits, delta, low, high = found.groups()
-            assert baseline == _best_markov(board, variant), sentence
+            assert baseline in _best_markov(board, variant), sentence
             scores, deltas = _headline(board, variant, "bits_per_base"), _headline(board, variant, "delta_bits_per_base")
             assert abs(float(base_bits) - scores.loc[baseline, "value"]) <= 5e-4 and abs(float(bits) - scores.loc[model, "value"]) <= 5e-4, sentence
             for text, column in ((delta, "value"), (low, "ci_low"), (high, "ci_high")):
@@ -69,8 +71,9 @@ def check_landing_page(report: Path, board: pd.DataFrame) -> None:
     summary = dom[start:]
     assert "<h2>Summary</h2>" in summary and "<h3>homology_split</h3>" in summary
     table = summary[summary.index("<h3>homology_split</h3>") : summary.index("</table>", summary.index("<h3>homology_split</h3>"))]
-    best = _best_markov(board, "homology_split")
-    assert f"<td>{best} ★</td>" in table or f"<td>{best}</td>" in table, "the headline table lacks the best Markov order"
+    assert any(f"<td>{best} ★</td>" in table or f"<td>{best}</td>" in table for best in _best_markov(board, "homology_split")), (
+        "the headline table lacks the best Markov order"
+    )
     for model in set(_headline(board, "homology_split", "bits_per_base").index) - {m for m in board["model"] if re.match(r"markov_k\d+$", m)}:
         assert f"<td>{model}" in table, f"the headline table lacks {model}"
     findings = summary[summary.index('<ul class="findings">') : summary.index("</ul>", summary.index('<ul class="findings">'))]

@@ -3,8 +3,12 @@ entropy. numpy and scipy only, so every layer may import them."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
+
+LN2 = math.log(2.0)  # natural-log scores (the prediction contract's unit) divided by LN2 are bits
 
 
 def correlations(x: np.ndarray, y: np.ndarray) -> dict[str, tuple[float, float]]:

@@ -35,11 +35,11 @@ import pandas as pd
 from evocane.dataset.arrays import REGION_BITS, REPEAT, WEIGHT_NONE, DatasetReader
 from evocane.errors import EvocaneError
 from evocane.evaluate.bootstrap import bootstrap_ratios, ratio
+from evocane.numerics import LN2
 from evocane.predictions import PredictionReader, gather, window_chunks
 
 log = logging.getLogger(__name__)
 
-LN2 = math.log(2.0)
 HEADLINE = "nonrepeat"
 REGIONS = ("cds", "utr5", "utr3", "intron", "promoter", "intergenic")
 POSITION_STRATA = ("all", HEADLINE, "repeat", *REGIONS)

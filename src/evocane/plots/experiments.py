@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from evocane.numerics import correlations  # noqa: E402
+from evocane.numerics import LN2, correlations  # noqa: E402
 
 
 def score_vs_measurement(scores: pd.DataFrame) -> Figure:
@@ -27,13 +27,13 @@ def score_vs_measurement(scores: pd.DataFrame) -> Figure:
     for ax in axes.flat[len(panels) :]:
         ax.set_axis_off()
     for i, (ax, (score, model)) in enumerate(zip(axes.flat, panels)):
-        data = scores[scores["model"] == model]
+        data = scores[scores["model"] == model].assign(**{score: lambda t: t[score] / LN2})  # natural log -> bits
         sns.scatterplot(data=data, x=score, y="measurement", hue="group" if has_groups else None, ax=ax, s=14, legend=i == 0)
         if i == 0 and has_groups and ax.get_legend():
             ax.get_legend().set_title("group")
             ax.legend(fontsize=7, loc="best", frameon=True, framealpha=0.8)
         found = correlations(data[score].to_numpy(), data["measurement"].to_numpy())
         ax.set_title(f"{model} (n={len(data)})\nPearson r={found['pearson'][0]:.2f}, Spearman ρ={found['spearman'][0]:.2f}", fontsize=8)
-        ax.set_xlabel("mean log-likelihood (nats/base)" if score == "loglik" else "LLR vs Markov (nats/base)", fontsize=8)
+        ax.set_xlabel("mean log2-likelihood (bits/base)" if score == "loglik" else "LLR vs Markov (bits/base)", fontsize=8)
     fig.tight_layout()
     return fig

@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from evocane.numerics import LN2  # noqa: E402
 from evocane.plots.palette import ModelPalette  # noqa: E402
 
 WIDTH = 10.0  # inches: the report's page at 110 dpi
@@ -106,19 +107,20 @@ def metaplots(profile: pd.DataFrame, palette: ModelPalette | None = None) -> Fig
 
 
 def score_distributions(scores: pd.DataFrame) -> Figure:
-    """Per-window score (LLR against the Markov background where available, else log-likelihood) of sites,
-    shuffled copies and GC-matched background, per site kind and model."""
+    """Per-window score in bits per base (LLR against the Markov background where available, else
+    log-likelihood) of sites, shuffled copies and GC-matched background, per site kind and model."""
     if scores.empty:
         return _empty("no scores")
     column = "llr" if "llr" in scores and scores["llr"].notna().any() else "loglik"
     data = scores.dropna(subset=[column]).copy()
+    data[column] = data[column] / LN2  # the tables hold natural-log scores; the report shows bits
     data["kind"] = data["site_kind"].map(KIND_LABELS)
     models = list(dict.fromkeys(data["model"]))
     grid = sns.catplot(
         data=data, x="kind", y=column, hue="role", col="model", col_wrap=min(3, len(models)), kind="box",
         hue_order=["site", "shuffled", "background"], height=2.6, aspect=(WIDTH - 1.2) / 3 / 2.6, fliersize=1.5, sharey=False,
     )  # fmt: skip
-    grid.set_axis_labels("", "LLR vs Markov (nats/base)" if column == "llr" else "mean log-likelihood (nats/base)")
+    grid.set_axis_labels("", "LLR vs Markov (bits/base)" if column == "llr" else "mean log2-likelihood (bits/base)")
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", rotation=15)
     return grid.figure

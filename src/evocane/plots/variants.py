@@ -11,6 +11,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from evocane.numerics import LN2  # noqa: E402
 from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.plots.regulatory import WIDTH, underpowered  # noqa: E402
 
@@ -18,7 +19,7 @@ CLASS_ORDER = ["nonsense", "missense", "synonymous", "splice_site", "utr", "intr
 
 
 def delta_by_class(scores: pd.DataFrame, metrics_table: pd.DataFrame, palette: ModelPalette | None = None) -> Figure:
-    """Top: Delta log-likelihood (alt - ref, nats, whole window) per variant class and model, n = variants per class.
+    """Top: Delta log-likelihood (alt - ref, bits, whole window) per variant class and model, n = variants per class.
     Bottom: AUROC of nonsense+missense against synonymous and of splice sites against intron bases, with bootstrap
     CIs and n; hatched where the CI spans 0.5 (underpowered)."""
     fig, (left, right) = plt.subplots(2, 1, figsize=(WIDTH, 7.2), gridspec_kw={"height_ratios": [1.4, 1]})
@@ -28,13 +29,14 @@ def delta_by_class(scores: pd.DataFrame, metrics_table: pd.DataFrame, palette: M
     order = [c for c in CLASS_ORDER if c in set(scores["variant_class"])]
     models = list(dict.fromkeys(scores["model"]))
     colours = (palette or ModelPalette.of(models)).colours(models)
-    sns.boxplot(data=scores, x="variant_class", y="delta_loglik", hue="model", order=order, hue_order=models, palette=colours,
+    in_bits = scores.assign(delta_loglik=scores["delta_loglik"] / LN2)  # the table holds natural-log differences
+    sns.boxplot(data=in_bits, x="variant_class", y="delta_loglik", hue="model", order=order, hue_order=models, palette=colours,
                 fliersize=1.5, ax=left)  # fmt: skip
     counts = scores.groupby("variant_class")["pair_id"].nunique() if "pair_id" in scores else scores.groupby(["variant_class", "model"]).size().groupby("variant_class").max()
     left.set_xticks(range(len(order)), [f"{c}\n(n={int(counts.get(c, 0))})" for c in order], fontsize=8)
     left.axhline(0, color="grey", linewidth=0.8, linestyle=":")
     left.set_xlabel("")
-    left.set_ylabel("Δ log-likelihood (alt − ref, nats)")
+    left.set_ylabel("Δ log2-likelihood (alt − ref, bits)")
     left.legend(title="model", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     auroc = metrics_table[metrics_table["metric"] == "auroc"]
     contrasts = list(dict.fromkeys(auroc["stratum"]))
