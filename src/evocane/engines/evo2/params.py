@@ -16,6 +16,7 @@ from evocane.engines.schema import check_param_keys, engine_params
 from evocane.errors import EvocaneError
 
 MODES = ("zero_shot", "lora", "full")
+COMPILE = ("auto", "on", "off")
 DEVICES = ("cuda", "cpu")
 # params.lr null: the learning rate of each fine-tuning mode (the schema documents these)
 DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
@@ -49,6 +50,8 @@ class Evo2Params:
     kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
     fixed_shapes: bool  # scoring batch shapes from a small fixed set (settings.ScoreSettings)
     warmup: bool  # warm every planned batch shape up before timing the scoring
+    compile: str  # auto | on | off: torch.compile the model for scoring (CUDA)
+    compile_min_bases: int  # compile: auto compiles splits of at least this many bases
     compile_cache: str | None  # persistent Triton/inductor cache directory; None = $XDG_CACHE_HOME/evocane
     embed_layers: tuple[str, ...]  # empty = blocks.<7/8 depth>.mlp.l3
     embed_splits: tuple[str, ...]  # splits the workflow embeds (rule evo2_embed)
@@ -100,6 +103,10 @@ class Evo2Params:
         unknown_splits = set(self.embed_splits) - {"train", "validation", "test"}
         if unknown_splits:
             raise EvocaneError(f"evo2 params: embed_splits must be train/validation/test, got {', '.join(sorted(unknown_splits))}")
+        if self.compile not in COMPILE:
+            raise EvocaneError(f"evo2 params: compile must be one of {', '.join(COMPILE)}, got '{self.compile}'")
+        if self.compile == "on" and self.device == "cpu":
+            raise EvocaneError("evo2 params: compile: on needs device cuda (the CPU test path runs eager)")
         if self.generate_batch_size < 1:
             raise EvocaneError("evo2 params: generate_batch_size must be >= 1")
         if self.lora.rank < 1 or not self.lora.target_modules:
@@ -107,6 +114,12 @@ class Evo2Params:
         self.score_settings().check()
         if self.mode != "zero_shot":
             self.train_settings().check()
+
+    def compiles(self, split_bases: int, device_type: str) -> bool:
+        """Whether scoring a split of ``split_bases`` bases (the whole split, whatever a shard selects) compiles."""
+        if device_type != "cuda" or self.compile == "off":
+            return False
+        return self.compile == "on" or split_bases >= self.compile_min_bases
 
     def score_settings(self) -> ScoreSettings:
         return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple, self.fixed_shapes, self.warmup)

@@ -185,6 +185,18 @@ def planned_shapes(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings,
     return sorted(shapes, key=lambda shape: (shape[0] * shape[1], shape), reverse=True)
 
 
+def compile_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
+    """``model`` under torch.compile for inference, with symbolic batch and length from the first call: the graph
+    (hence the bytes) a batch gets depends on its shape alone, not on which shape a job met first, so shards gather
+    to the unsharded bytes; a job compiles once (plus size-1 specialisations) whatever its shape mix, and the graphs
+    and kernels go to the persistent cache (runtime.configure_caches). The recompile limit is raised so no shape
+    falls back to eager mid-job."""
+    import torch._dynamo
+
+    torch._dynamo.config.cache_size_limit = max(int(torch._dynamo.config.cache_size_limit), 64)
+    return torch.compile(model, dynamic=True)
+
+
 def warm_up(compute: Callable[[torch.Tensor], Any], shapes: Sequence[tuple[int, int]], device: torch.device) -> float:
     """Run ``compute`` once on PAD ids of every shape (cuFFT plans, allocator blocks, Triton/compile work happen
     here, not in the timed scoring); returns the seconds it took."""
