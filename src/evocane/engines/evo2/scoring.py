@@ -186,15 +186,16 @@ def planned_shapes(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings,
 
 
 def compile_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
-    """``model`` under torch.compile for inference, with symbolic batch and length from the first call: the graph
-    (hence the bytes) a batch gets depends on its shape alone, not on which shape a job met first, so shards gather
-    to the unsharded bytes; a job compiles once (plus size-1 specialisations) whatever its shape mix, and the graphs
-    and kernels go to the persistent cache (runtime.configure_caches). The recompile limit is raised so no shape
-    falls back to eager mid-job."""
+    """``model`` under torch.compile for inference, one static graph per batch shape: the graph (hence the bytes) a
+    batch gets depends on its shape alone, not on which shapes a job met before, so shards gather to the unsharded
+    bytes. (Symbolic shapes, ``dynamic=True``, fail in Inductor on vortex's Triton rotary kernel with torch 2.11;
+    automatic dynamic would give a job's first shape a static graph and the others a symbolic one, so bytes would
+    depend on the order.) The graphs and kernels go to the persistent cache (runtime.configure_caches); the
+    recompile limit is raised so no shape falls back to eager mid-job."""
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(int(torch._dynamo.config.cache_size_limit), 64)
-    return torch.compile(model, dynamic=True)
+    return torch.compile(model, dynamic=False)
 
 
 def warm_up(compute: Callable[[torch.Tensor], Any], shapes: Sequence[tuple[int, int]], device: torch.device) -> float:
