@@ -430,6 +430,9 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
                 ("compile_shard0", {"compile": "on"}, ["--shards", "2", "--shard", "0"]),
                 ("compile_shard1", {"compile": "on"}, ["--shards", "2", "--shard", "1"]))  # fmt: skip
         runs = runs[4:] if compiled_runs else runs[:4]  # eager rows are recorded before the compiled ones can fail
+        windows = pd.read_parquet(data / "windows.parquet")
+        plan = shard_windows(data, "test", 2)
+        shard_bases = [int(windows.loc[windows["window_id"].isin(ids), "length"].sum()) for ids in plan]
         for label, extra, shard_args in runs:
             kind = "-".join(f"{k}{v}" for k, v in sorted(extra.items())) or "plain"
             checkpoint = work / f"{size}_ckpt_{kind}"
@@ -445,22 +448,18 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
             inner = json.loads(logged.group(1)) if logged else {}
             # the issue's measure: model load excluded, first batch included = warm-up (if any) + the scoring loop
             job = (inner.get("seconds") or math.nan) + (inner.get("warmup_seconds") or 0.0)
-            scored = int(inner.get("bases_per_second", 0) * inner.get("seconds", 0)) if shard_args else result["bases"]
+            scored = shard_bases[int(shard_args[-1])] if shard_args else result["bases"]
             result[label] = {"process_seconds": round(seconds, 2), "scoring_seconds": inner.get("seconds"), "warmup_seconds": inner.get("warmup_seconds"),
                              "job_bases_per_second": round(scored / job), "process_bases_per_second": round(scored / seconds),
                              "padding_fraction": inner.get("padding_fraction")}  # fmt: skip
         if compiled_runs:
-            from evocane.engines.base import shard_windows
-            from evocane.predictions import gather_prediction_sets
-
-            gather_prediction_sets([work / f"{size}_pred_compile_shard{i}" for i in range(2)], work / f"{size}_pred_compile_gathered",
-                                   shard_windows(data, "test", 2))  # fmt: skip
+            gather_prediction_sets([work / f"{size}_pred_compile_shard{i}" for i in range(2)], work / f"{size}_pred_compile_gathered", plan)
             result["compiled_shards_equal_compiled_unsharded"] = all(same_bytes(work / f"{size}_pred_cold_compile", work / f"{size}_pred_compile_gathered").values())
             result["compiled_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold_compile", work / f"{size}_pred_cold_compile_cached").values())
             eager = np.load(work / f"{size}_pred_cold" / "logprob.npy").astype(np.float64)
             compiled = np.load(work / f"{size}_pred_cold_compile" / "logprob.npy").astype(np.float64)
             result["compiled_vs_eager_mean_abs_logprob"] = float(np.nanmean(np.abs(eager - compiled)))
-        if not compiled_runs:
+        else:
             result["bytes_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold", work / f"{size}_pred_cold_again").values())
         # the warm raw forward on exactly the batches the job ran (same settings), in this process
         from evocane.dataset.arrays import DatasetReader

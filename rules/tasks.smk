@@ -144,6 +144,10 @@ rule task_generate:
         "--prompts {input.inputs:q}/prompts.fa {params.greedy:q} {params.remote_code:q} --out {output.greedy:q}) > {log:q} 2>&1"
 
 
+# the note above every task's browsable metrics table (evocane table-page)
+TASK_METRICS_NOTE = "Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is)."
+
+
 rule task_evaluate_regulatory:
     input:
         inputs=layout.task_inputs(task="regulatory"),
@@ -184,6 +188,7 @@ rule task_evaluate_regulatory:
     params:
         config=job_config(TASK_PLAN.evaluation_keys("regulatory"), model_palette=REPORT.model_palette),
         out_dir=layout.task_evaluation(task="regulatory"),
+        metrics_note=TASK_METRICS_NOTE,
         background=TASK_PLAN.background_argument("regulatory"),
     log:
         "logs/tasks/{variant}/regulatory/evaluate.log",
@@ -195,7 +200,7 @@ rule task_evaluate_regulatory:
         "(evocane task-evaluate --job-config {params.config:q} --task regulatory --inputs {input.inputs:q} "
         "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} && "
         "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Regulatory metrics: {wildcards.variant}' "
-        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).') > {log:q} 2>&1"
+        "--note {params.metrics_note:q}) > {log:q} 2>&1"
 
 
 rule task_evaluate_variant_effect:
@@ -223,6 +228,7 @@ rule task_evaluate_variant_effect:
     params:
         config=job_config(TASK_PLAN.evaluation_keys("variant_effect"), model_palette=REPORT.model_palette),
         out_dir=layout.task_evaluation(task="variant_effect"),
+        metrics_note=TASK_METRICS_NOTE,
         background=[],
     log:
         "logs/tasks/{variant}/variant_effect/evaluate.log",
@@ -234,7 +240,7 @@ rule task_evaluate_variant_effect:
         "(evocane task-evaluate --job-config {params.config:q} --task variant_effect --inputs {input.inputs:q} "
         "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} && "
         "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Variant effect metrics: {wildcards.variant}' "
-        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).') > {log:q} 2>&1"
+        "--note {params.metrics_note:q}) > {log:q} 2>&1"
 
 
 rule task_evaluate_experiments:
@@ -269,6 +275,7 @@ rule task_evaluate_experiments:
     params:
         config=job_config(TASK_PLAN.evaluation_keys("experiments"), model_palette=REPORT.model_palette),
         out_dir=layout.task_evaluation(task="experiments"),
+        metrics_note=TASK_METRICS_NOTE,
         background=TASK_PLAN.background_argument("experiments"),
     log:
         "logs/tasks/{variant}/experiments/evaluate.log",
@@ -280,7 +287,7 @@ rule task_evaluate_experiments:
         "(evocane task-evaluate --job-config {params.config:q} --task experiments --inputs {input.inputs:q} "
         "--predictions {input.predictions:q} {params.background:q} --out-dir {params.out_dir:q} && "
         "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Experiments metrics: {wildcards.variant}' "
-        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).' && "
+        "--note {params.metrics_note:q} && "
         "evocane table-page --table {output.ranked:q} --page {output.ranked_page:q} --title 'Ranked elements: {wildcards.variant}' "
         "--note 'Elements ranked by each model score, with their measurement.') > {log:q} 2>&1"
 
@@ -331,6 +338,7 @@ rule task_evaluate_generation:
     params:
         config=job_config(TASK_PLAN.evaluation_keys("generation"), model_palette=REPORT.model_palette),
         out_dir=layout.task_evaluation(task="generation"),
+        metrics_note=TASK_METRICS_NOTE,
         generated=TASK_PLAN.generated_dirs(),
     log:
         "logs/tasks/{variant}/generation/evaluate.log",
@@ -342,7 +350,7 @@ rule task_evaluate_generation:
         "(evocane task-evaluate --job-config {params.config:q} --task generation --inputs {input.inputs:q} "
         "--generated {params.generated:q} --out-dir {params.out_dir:q} && "
         "evocane table-page --table {output.metrics:q} --page {output.metrics_page:q} --title 'Generation metrics: {wildcards.variant}' "
-        "--note 'Long format: one row per model, metric and stratum, with 95 % bootstrap CIs and n (the caption says what each metric is).') > {log:q} 2>&1"
+        "--note {params.metrics_note:q}) > {log:q} 2>&1"
 
 
 LEADERBOARD_PARTS.append(TASK_PLAN.parts)

@@ -57,6 +57,7 @@ from torch import nn
 
 from evocane.atomic import atomic_dir, atomic_path
 from evocane.errors import EvocaneError
+from evocane.numerics import LN2
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def evaluate(trainee: Trainee, batches: Sequence[Batch], device: torch.device) -
     return (
         weighted / weight_total if weight_total else math.nan,
         nll_total / scored_total if scored_total else math.nan,
-        full_nll / full_total / math.log(2) if full_total else math.nan,
+        full_nll / full_total / LN2 if full_total else math.nan,
     )
 
 

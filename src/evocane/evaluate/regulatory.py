@@ -39,7 +39,7 @@ from evocane.evaluate.taskdata import (
     oriented_span,
     write_task_dataset,
 )
-from evocane.numerics import entropy_bits
+from evocane.numerics import LN2, entropy_bits
 
 SITE_KINDS = ("tss", "tis", "donor", "acceptor")
 ROLES = ("site", "shuffled", "background")
@@ -257,7 +257,7 @@ def metaplot_profiles(scored: ScoredTask) -> pd.DataFrame:
                 continue
             matrix = np.vstack(rows).astype(np.float64)
             if measure == "logprob":
-                matrix = matrix / np.log(2)  # bits, like the entropy
+                matrix = matrix / LN2  # bits, like the entropy
             counts = np.isfinite(matrix).sum(axis=0)
             finite = np.where(np.isfinite(matrix), matrix, 0.0)
             mean = np.where(counts > 0, finite.sum(axis=0) / np.maximum(counts, 1), np.nan)

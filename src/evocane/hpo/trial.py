@@ -26,6 +26,7 @@ from evocane.engines.base import ModelConfig, get_engine
 from evocane.errors import EvocaneError
 from evocane.evaluate.nextbase import HEADLINE, POSITION_STRATA, window_sums
 from evocane.hpo.study import SLOT, StudySpec, fail_stale_trials, finished_trial, merged_params, nested, open_study, suggest
+from evocane.numerics import LN2
 from evocane.predictions import PredictionReader, prediction_dirs
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def nonrepeat_bits(dataset_dir: Path, prediction_set: Path, split: str) -> float
     for directory in prediction_dirs(prediction_set):
         sums = window_sums(dataset, split, PredictionReader(directory))
         nll, total = nll + float(sums.nll[:, column].sum()), total + float(sums.n[:, column].sum())
-    return nll / total / math.log(2) if total else math.nan
+    return nll / total / LN2 if total else math.nan
 
 
 def validation_bits(config: Mapping[str, Any], spec: StudySpec, checkpoint: Path, dataset_dir: Path, work: Path) -> float:

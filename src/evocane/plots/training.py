@@ -3,7 +3,6 @@ and plain validation NLL against tokens seen, one line per model and dataset var
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from evocane.numerics import LN2  # noqa: E402
 
 PANELS = (
     ("train_loss", "training loss\n(weighted, bits/base)"),
@@ -38,7 +39,7 @@ def loss_curves(curves: Mapping[str, pd.DataFrame], line_styles: Mapping[str, st
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "tokens", *[p for p, _ in PANELS]])
     data["tokens (M)"] = data["tokens"].astype(float) / 1e6
     for column, _ in PANELS:
-        data[column] = data[column].astype(float) / math.log(2)
+        data[column] = data[column].astype(float) / LN2
     fig, axes = plt.subplots(1, len(PANELS), figsize=(WIDTH, 3.8), squeeze=False)
     # the run's model colours (evocane.plots.palette); the same model on two variants: a different marker
     palette = {**dict(zip(curves, sns.color_palette("tab10", max(len(curves), 1)))), **(colours or {})}
