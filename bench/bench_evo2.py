@@ -27,8 +27,11 @@ PyTorch. Results go to one JSON file, rewritten after every measurement (a later
                                  wall seconds of each, the speed-up on 2 GPUs and the shards' overhead
   issue15_cold_process           `evocane score` in fresh processes on >= 1 Mb of mixed windows (the workflow's own
                                  command: CUDA init, model build, first shapes), as it is, again (persistent Triton
-                                 cache warm), with params.warmup and with fixed_shapes off, against the warm raw
-                                 forward on the same batches; and whether two processes wrote the same bytes
+                                 cache warm), with params.warmup and with fixed_shapes off (twice), against the
+                                 warm raw forward on the same batches; and whether two processes wrote the same bytes
+  issue15_cold_compile           the same on a split as the workflow makes it (windows of one length, 5 % shorter):
+                                 eager, compile: auto (its full-batch shape compiled) with an empty and a filled
+                                 compile cache, and as 2 compiled shards gathered (bytes equal to unsharded?)
   issue15_short_window_training  LoRA tokens/s on 1 kb windows under seq_length 8,192: micro-batch 1 vs
                                  micro_batch_tokens 8,192, against 8 kb windows
   issue15_generation             evocane's sampler vs Arc's Evo2.generate (vortex Generator) at batch 1 and batched
@@ -362,11 +365,12 @@ def same_bytes(a: Path, b: Path) -> dict[str, bool]:
 def scale_settings(size: str) -> dict[str, Any]:
     """Sizes of the issue-15 measurements: GPU (1B / 7B) or the dry run's tiny CPU model."""
     if size == "tiny":
-        return {"L": 256, "score_bases": 12_000, "cold_bases": 8_000, "short": 64, "train_steps": 3, "prompt": 24, "n_tokens": 6,
+        return {"L": 256, "score_bases": 12_000, "cold_bases": 8_000, "compile_bases": 8_000, "generation_rounds": 1, "short": 64, "train_steps": 3, "prompt": 24, "n_tokens": 6,
                 "prompts": 3, "exact_rows": 2}  # fmt: skip
     big = size == "7b"
-    return {"L": L, "score_bases": 1_000_000 if big else 3_000_000, "cold_bases": 1_000_000 if big else 2_000_000, "short": 1024,
-            "train_steps": 6, "prompt": 500, "n_tokens": 100 if big else 200, "prompts": 8, "exact_rows": 2 if big else 4}  # fmt: skip
+    return {"L": L, "score_bases": 1_000_000 if big else 3_000_000, "cold_bases": 1_000_000 if big else 2_000_000,
+            "compile_bases": 1_000_000 if big else 4_000_000, "generation_rounds": 1 if big else 3, "short": 1024,
+            "train_steps": 6, "prompt": 500, "n_tokens": 60 if big else 200, "prompts": 8, "exact_rows": 2 if big else 4}  # fmt: skip
 
 
 def bench_issue15(size: str, out: Path, work: Path) -> None:
@@ -416,20 +420,29 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
         from evocane.engines.evo2 import Evo2Engine
         from evocane.engines.evo2.scoring import _window, batches_of
 
-        data = make_dataset(work / f"{size}_cold", {"test": mixed_lengths(cfg["cold_bases"], length, seed=3)})
+        if compiled_runs:  # a split as the workflow makes it: windows of one length, ~5 % shorter ones (ends, gaps)
+            tail = mixed_lengths(cfg["compile_bases"] // 20, length, seed=5)
+            lengths = [length - 1] * (cfg["compile_bases"] // length) + tail
+            data = make_dataset(work / f"{size}_cold_equal", {"test": lengths})
+        else:
+            data = make_dataset(work / f"{size}_cold", {"test": mixed_lengths(cfg["cold_bases"], length, seed=3)})
         params = {"base_model": base_model(size), "random_init": True, "fp8": "off", "seed": 0, "context": length,
-                  "overlap": min(512, length // 4), "batch_tokens": 8 * length, "compile_cache": str(work / "compile_cache")}  # fmt: skip
+                  "overlap": min(512, length // 4), "batch_tokens": 8 * length, "compile": "off", "compile_cache": str(work / "compile_cache")}  # fmt: skip
         if DRY_RUN:
             params["device"] = "cpu"
         result: dict[str, Any] = {"bases": int(pd.read_parquet(data / "windows.parquet")["length"].sum())}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-        runs = (("cold", {}, []), ("cold_again", {}, []), ("cold_warmup", {"warmup": True}, []), ("cold_exact_shapes", {"fixed_shapes": False}, []),
-                # torch.compile: the first process fills the compile cache, the second finds it; then two shard
-                # processes, gathered, against the compiled unsharded bytes
-                ("cold_compile", {"compile": "on"}, []), ("cold_compile_cached", {"compile": "on"}, []),
-                ("compile_shard0", {"compile": "on"}, ["--shards", "2", "--shard", "0"]),
-                ("compile_shard1", {"compile": "on"}, ["--shards", "2", "--shard", "1"]))  # fmt: skip
-        runs = runs[4:] if compiled_runs else runs[:4]  # eager rows are recorded before the compiled ones can fail
+        # compile: auto with a threshold the dominant shape passes and the tail's shapes do not
+        auto = {"compile": "auto", "compile_min_bases": cfg["compile_bases"] // 4}
+        if compiled_runs:
+            # eager first; then torch.compile: the first process fills the compile cache, the second finds it; then
+            # two shard processes, gathered, against the compiled unsharded bytes
+            runs = (("equal_eager", {}, []), ("equal_compile", auto, []), ("equal_compile_cached", auto, []),
+                    ("compile_shard0", auto, ["--shards", "2", "--shard", "0"]),
+                    ("compile_shard1", auto, ["--shards", "2", "--shard", "1"]))  # fmt: skip
+        else:
+            runs = (("cold", {}, []), ("cold_again", {}, []), ("cold_warmup", {"warmup": True}, []), ("cold_exact_shapes", {"fixed_shapes": False}, []),
+                    ("cold_exact_shapes_again", {"fixed_shapes": False}, []))  # fmt: skip
         windows = pd.read_parquet(data / "windows.parquet")
         plan = shard_windows(data, "test", 2)
         shard_bases = [int(windows.loc[windows["window_id"].isin(ids), "length"].sum()) for ids in plan]
@@ -449,19 +462,21 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
             # the issue's measure: model load excluded, first batch included = warm-up (if any) + the scoring loop
             job = (inner.get("seconds") or math.nan) + (inner.get("warmup_seconds") or 0.0)
             scored = shard_bases[int(shard_args[-1])] if shard_args else result["bases"]
+            compiled_shapes = json.loads((work / f"{size}_pred_{label}" / "meta.json").read_text()).get("scoring", {}).get("compiled_shapes")
+            print(f"  {label}: process {seconds:.1f} s, {json.dumps(inner)}, compiled {compiled_shapes}", flush=True)
             result[label] = {"process_seconds": round(seconds, 2), "scoring_seconds": inner.get("seconds"), "warmup_seconds": inner.get("warmup_seconds"),
                              "job_bases_per_second": round(scored / job), "process_bases_per_second": round(scored / seconds),
-                             "padding_fraction": inner.get("padding_fraction")}  # fmt: skip
+                             "padding_fraction": inner.get("padding_fraction"), "compiled_shapes": compiled_shapes}  # fmt: skip
         if compiled_runs:
             gather_prediction_sets([work / f"{size}_pred_compile_shard{i}" for i in range(2)], work / f"{size}_pred_compile_gathered", plan)
-            result["compiled_shards_equal_compiled_unsharded"] = all(same_bytes(work / f"{size}_pred_cold_compile", work / f"{size}_pred_compile_gathered").values())
-            result["compiled_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold_compile", work / f"{size}_pred_cold_compile_cached").values())
-            eager = np.load(work / f"{size}_pred_cold" / "logprob.npy").astype(np.float64)
-            compiled = np.load(work / f"{size}_pred_cold_compile" / "logprob.npy").astype(np.float64)
+            result["compiled_shards_equal_compiled_unsharded"] = all(same_bytes(work / f"{size}_pred_equal_compile", work / f"{size}_pred_compile_gathered").values())
+            result["compiled_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_equal_compile", work / f"{size}_pred_equal_compile_cached").values())
+            eager = np.load(work / f"{size}_pred_equal_eager" / "logprob.npy").astype(np.float64)
+            compiled = np.load(work / f"{size}_pred_equal_compile" / "logprob.npy").astype(np.float64)
             result["compiled_vs_eager_mean_abs_logprob"] = float(np.nanmean(np.abs(eager - compiled)))
         else:
             result["bytes_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold", work / f"{size}_pred_cold_again").values())
-        # the warm raw forward on exactly the batches the job ran (same settings), in this process
+        # the warm raw forward on exactly the batches the (eager, default) job ran, in this process
         from evocane.dataset.arrays import DatasetReader
 
         reader = DatasetReader(data)
@@ -482,8 +497,7 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
         return result
 
     record(out, size, "issue15_cold_process", lambda: cold(False))
-    if not DRY_RUN:  # the CPU test path runs eager only
-        record(out, size, "issue15_cold_compile", lambda: cold(True))
+    record(out, size, "issue15_cold_compile", lambda: cold(True))  # the dry run's CPU path compiles nothing: eager
 
     # -- short windows: LoRA tokens/s with 1 kb windows, micro-batch 1 vs the token budget, vs 8 kb windows
     def short_training() -> dict[str, Any]:
@@ -540,16 +554,18 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
             wrapper.model, wrapper.tokenizer = model, tokenizer
             return wrapper.generate(seqs, n_tokens=n, temperature=1.0, top_k=4, batched=True, cached_generation=True, verbose=0)
 
-        def clock(function: Any) -> float:
-            return timed(function, repeats=1, warmup=0)[0]
-
         result: dict[str, Any] = {"prompt_length": cfg["prompt"], "n_tokens": n, "rows": len(rows)}
         generate_batch(model, rows, 4, seeds, 1.0, 4)  # warm-up: kernels, cuFFT plans of the prefill
-        one = clock(lambda: generate_batch(model, rows[:1], n, seeds[:1], 1.0, 4))
-        batched = clock(lambda: generate_batch(model, rows, n, seeds, 1.0, 4))
         arc(rows[:2])  # warm-up (n tokens: Arc's generate has no shorter mode here)
-        arc_one = clock(lambda: arc(rows[:1]))
-        arc_batched = clock(lambda: arc(rows))
+        # interleaved rounds, the median of each (one process, one card: drift hits both sides alike)
+        runs: dict[str, list[float]] = {"one": [], "batched": [], "arc_one": [], "arc_batched": []}
+        for _ in range(cfg["generation_rounds"]):
+            runs["one"] += timed(lambda: generate_batch(model, rows[:1], n, seeds[:1], 1.0, 4), repeats=1, warmup=0)
+            runs["arc_one"] += timed(lambda: arc(rows[:1]), repeats=1, warmup=0)
+            runs["batched"] += timed(lambda: generate_batch(model, rows, n, seeds, 1.0, 4), repeats=1, warmup=0)
+            runs["arc_batched"] += timed(lambda: arc(rows), repeats=1, warmup=0)
+        one, batched, arc_one, arc_batched = (statistics.median(runs[k]) for k in ("one", "batched", "arc_one", "arc_batched"))
+        result["rounds_seconds"] = {k: [round(t, 3) for t in v] for k, v in runs.items()}
         result["evocane_batch1_ms_per_token"] = round(1000 * one / n, 2)
         result["evocane_batched_ms_per_step"] = round(1000 * batched / n, 2)
         result["evocane_batched_tokens_per_second"] = round(len(rows) * n / batched, 1)

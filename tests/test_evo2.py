@@ -210,6 +210,60 @@ def test_fixed_shapes_plan_few_shapes_and_warm_up_exactly_those_scoring_runs(shi
     assert set(seen[len(planned) :]) == set(planned)  # scoring runs exactly the planned shapes
 
 
+def test_shape_tokens_count_what_scoring_feeds_and_dispatch_routes_by_shape(shim: None, aare_sequence: np.ndarray, tmp_path: Path) -> None:
+    """shape_tokens (from the lengths alone) equals the non-PAD tokens that scoring actually feeds per batch shape;
+    compile: auto picks the shapes above the threshold, and shape_dispatch sends exactly those shapes' batches to
+    the compiled forward (here a recording stand-in: torch.compile itself needs the GPU path) with the same scores."""
+    from evocane.engines.evo2.params import Evo2Params
+    from evocane.engines.evo2.scoring import score_split, shape_dispatch, shape_tokens
+    from evocane.engines.evo2.tokens import PAD_ID
+
+    lengths = [700] * 30 + [1500] * 3 + [90] * 5
+    dataset = build_dataset(tmp_path / "mixed", aare_sequence, {"test": lengths})
+    settings = score_settings(context=1024, overlap=128, batch_tokens=4096, group_tokens=12_000)
+    model = tiny_model()
+    fed: dict[tuple[int, int], int] = {}
+
+    def recording(ids: torch.Tensor) -> tuple[torch.Tensor, None]:
+        shape = tuple(ids.shape)
+        fed[shape] = fed.get(shape, 0) + int((ids != PAD_ID).sum())
+        return model(ids)
+
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    score_split(lambda ids: recording(ids)[0], dataset, "test", tmp_path / "eager", meta, settings, CPU)
+    tokens = shape_tokens(lengths, settings)
+    assert tokens == fed
+    # with BOS a window of n bases feeds n tokens; a 1,500-base window is two full 1,024-token chunks (the last one
+    # ends at the window's end)
+    assert sum(tokens.values()) == sum(n for n in lengths if n <= 1024) + 3 * 2 * 1024
+
+    params = Evo2Params.from_mapping({"compile": "auto", "compile_min_bases": 10_000, "context": 1024, "overlap": 128,
+                                      "batch_tokens": 4096})  # fmt: skip
+    assert params.compiled_shapes(lengths, "cpu") == []
+    planned = shape_tokens(lengths, params.score_settings())  # the default read group: one group, other shapes
+    dominant = [shape for shape, count in planned.items() if count >= 10_000]
+    assert params.compiled_shapes(lengths, "cuda") == sorted(dominant, reverse=True) and 0 < len(dominant) < len(planned)
+    every = Evo2Params.from_mapping({"compile": "on", "context": 1024, "overlap": 128, "batch_tokens": 4096}).compiled_shapes(lengths, "cuda")
+    assert sorted(every) == sorted(planned)
+    chosen = sorted((shape for shape, count in tokens.items() if count >= 10_000), reverse=True)  # this test's groups
+    assert 0 < len(chosen) < len(tokens)
+    routed: list[tuple[int, int]] = []
+
+    def stand_in_compile(module: torch.nn.Module):  # type: ignore[no-untyped-def]
+        def compiled(ids: torch.Tensor) -> tuple[torch.Tensor, None]:
+            routed.append(tuple(ids.shape))
+            return module(ids)
+
+        return compiled
+
+    forward = shape_dispatch(model, chosen, stand_in_compile)
+    score_split(lambda ids: forward(ids)[0], dataset, "test", tmp_path / "dispatched", meta, settings, CPU)
+    assert routed and set(routed) == set(chosen)
+    assert shape_dispatch(model, [], stand_in_compile) is model
+    for name in ("logprob.npy", "top1.npy", "index.parquet"):
+        assert (tmp_path / "eager" / name).read_bytes() == (tmp_path / "dispatched" / name).read_bytes()
+
+
 # --- logits -> contract -----------------------------------------------------------------------------------------------
 def test_fold_acgt_matches_the_contracts_full_vocabulary_fold() -> None:
     from evocane.engines.evo2.scoring import fold_acgt
@@ -262,23 +316,63 @@ def test_learning_rate_schedule() -> None:
 
 
 # --- sampling ---------------------------------------------------------------------------------------------------------
+def _lowbias32(x: int) -> int:
+    """The same 32-bit mix in plain Python integers (the independent computation)."""
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def test_counter_based_draws_match_plain_integers_and_are_uniform() -> None:
+    from evocane.engines.evo2.generation import hash32, seed_keys, uniform_draws
+
+    values = [0, 1, 2, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 123456789]
+    assert hash32(torch.tensor(values)).tolist() == [_lowbias32(v) for v in values]
+    seeds = [0, 1, 42, 2**40 + 7, 2**63 - 1]
+    keys = seed_keys(seeds)
+    expected_keys = [_lowbias32((s & 0xFFFFFFFF) ^ _lowbias32(((s >> 32) & 0xFFFFFFFF) ^ 0x9E3779B9)) for s in seeds]
+    assert keys.tolist() == expected_keys
+    for step in (0, 1, 99):
+        counter = _lowbias32(step)
+        expected = [(_lowbias32(_lowbias32(k ^ counter) ^ k) >> 8) / 2**24 for k in expected_keys]
+        assert uniform_draws(keys, step).tolist() == expected
+    # a row's draws depend on its own seed alone, not on the rows beside it
+    assert uniform_draws(seed_keys([42]), 5).item() == uniform_draws(keys, 5)[2].item()
+    many = torch.cat([uniform_draws(seed_keys(range(500)), step) for step in range(40)])
+    assert many.min() >= 0 and many.max() < 1 and len(set(many.tolist())) > 19_000
+    histogram = torch.histc(many, bins=10, min=0, max=1)
+    assert histogram.min() > 1_700 and histogram.max() < 2_300  # 2,000 expected per bin (sd ~42)
+
+
 def test_sample_acgt_greedy_top_k_top_p_and_seeds() -> None:
-    from evocane.engines.evo2.generation import sample_acgt
+    from evocane.engines.evo2.generation import sample_acgt, seed_keys, uniform_draws
 
     probabilities = torch.tensor([[0.1, 0.6, 0.2, 0.1], [0.05, 0.05, 0.3, 0.6]])
 
-    def gens(seed: int) -> list[torch.Generator]:
-        return [torch.Generator().manual_seed(seed + i) for i in range(2)]
+    def draws_of(seed: int, step: int = 0) -> torch.Tensor:
+        return uniform_draws(seed_keys([seed, seed + 1]), step)
 
-    assert sample_acgt(probabilities, 0.0, 0, 1.0, gens(0)).tolist() == [1, 3]
-    assert sample_acgt(probabilities, 1.0, 1, 1.0, gens(0)).tolist() == [1, 3]
-    assert sample_acgt(probabilities, 1.0, 0, 0.5, gens(0)).tolist() == [1, 3]  # the top base alone holds >= 0.5
-    draws = torch.stack([sample_acgt(probabilities, 1.0, 2, 1.0, gens(seed)) for seed in range(150)])
+    assert sample_acgt(probabilities, 0.0, 0, 1.0, draws_of(0)).tolist() == [1, 3]
+    assert sample_acgt(probabilities, 1.0, 1, 1.0, draws_of(0)).tolist() == [1, 3]
+    assert sample_acgt(probabilities, 1.0, 0, 0.5, draws_of(0)).tolist() == [1, 3]  # the top base alone holds >= 0.5
+    # inverse distribution function: u below P(A) gives A, u in [P(A), P(A)+P(C)) gives C, and so on
+    flat = torch.tensor([[0.25, 0.25, 0.25, 0.25]] * 5)
+    assert sample_acgt(flat, 1.0, 0, 1.0, torch.tensor([0.0, 0.24, 0.26, 0.74, 0.999])).tolist() == [0, 0, 1, 2, 3]
+    # a base without probability is never drawn, not even at u -> 1
+    masked = torch.tensor([[0.5, 0.5, 0.0, 0.0]])
+    assert sample_acgt(masked, 1.0, 0, 1.0, torch.tensor([1.0 - 2**-24])).tolist() == [1]
+    draws = torch.stack([sample_acgt(probabilities, 1.0, 2, 1.0, draws_of(seed)) for seed in range(400)])
     assert set(draws[:, 0].tolist()) == {1, 2} and set(draws[:, 1].tolist()) == {2, 3}  # top-2 only
     first = (draws[:, 0] == 1).float().mean().item()
-    assert 0.6 < first < 0.9  # 0.6 / (0.6 + 0.2) = 0.75
-    again = torch.stack([sample_acgt(probabilities, 1.0, 2, 1.0, gens(seed)) for seed in range(150)])
+    assert 0.68 < first < 0.82  # 0.6 / (0.6 + 0.2) = 0.75, sd 0.022
+    again = torch.stack([sample_acgt(probabilities, 1.0, 2, 1.0, draws_of(seed)) for seed in range(400)])
     assert torch.equal(draws, again)
+    tempered = torch.stack([sample_acgt(probabilities[:1], 0.5, 0, 1.0, uniform_draws(seed_keys([7]), step)) for step in range(2000)])
+    shares = torch.bincount(tempered[:, 0], minlength=4).float() / 2000
+    expected = probabilities[0] ** 2 / (probabilities[0] ** 2).sum()  # temperature 0.5 squares the probabilities
+    assert torch.allclose(shares, expected, atol=0.03)
 
 
 # --- params and configs -----------------------------------------------------------------------------------------------

@@ -173,8 +173,9 @@ def test_engine_lora_round_trip_and_reproducible_generation(dataset: Path, tmp_p
     runs = [read_generated_fasta(engine.generate(tuned, prompts, sampling, tmp_path / f"g{i}.fa")) for i in range(2)]
     assert [r.sequence for r in runs[0]] == [r.sequence for r in runs[1]]
     assert all(len(r.sequence) == 64 and set(r.sequence) <= set("ACGT") for r in runs[0])
-    greedy = read_generated_fasta(engine.generate(tuned, prompts, SamplingConfig(n_tokens=16, temperature=0.0), tmp_path / "greedy.fa"))
-    assert len(greedy) == 3
+    greedy_sampling = SamplingConfig(n_tokens=16, samples_per_prompt=2, temperature=0.0)
+    greedy = read_generated_fasta(engine.generate(tuned, prompts, greedy_sampling, tmp_path / "greedy.fa"))
+    assert len(greedy) == 6 and all(len(r.sequence) == 16 for r in greedy)
 
 
 def test_shards_gather_to_the_unsharded_bytes_on_the_gpu(device, aare_sequence: np.ndarray, tmp_path: Path) -> None:
@@ -201,3 +202,30 @@ def test_shards_gather_to_the_unsharded_bytes_on_the_gpu(device, aare_sequence: 
     prompts = ["ACGTTGCAAACGGTACGT", "GATTACAGATTACAGATT"]
     once = generate_batch(model, prompts, 20, [1, 2], 1.0, 4)
     assert once == generate_batch(model, prompts, 20, [1, 2], 1.0, 4)
+
+
+def test_compiled_scoring_shape_by_shape_gathers_to_the_unsharded_bytes(aare_sequence: np.ndarray, tmp_path: Path) -> None:
+    """compile: auto compiles the split's full-batch shape only (the short windows' shapes carry too little);
+    compiled scores stay within bf16 rounding of the eager ones, two compiled shards gather to the compiled
+    unsharded bytes, and the prediction meta names the compiled shapes."""
+    from evocane.engines.base import ModelConfig, shard_windows
+    from evocane.engines.evo2 import Evo2Engine
+    from evocane.predictions import PredictionReader, gather_prediction_sets
+
+    data = build_dataset(tmp_path / "data", aare_sequence, {"test": [1023] * 16 + [300, 90, 500]})
+    engine = Evo2Engine()
+    cache = str(tmp_path / "compile_cache")
+    eager = engine.train(data, ModelConfig("eager", "evo2", {**GPU_TINY, "compile": "off", "compile_cache": cache}), tmp_path / "eager_ckpt")
+    compiled = engine.train(data, ModelConfig("compiled", "evo2", {**GPU_TINY, "compile": "auto", "compile_min_bases": 5000,
+                                                                   "compile_cache": cache}), tmp_path / "compiled_ckpt")  # fmt: skip
+    engine.score(eager, data, "test", tmp_path / "eager")
+    engine.score(compiled, data, "test", tmp_path / "whole")
+    assert json.loads((tmp_path / "whole" / "meta.json").read_text())["scoring"]["compiled_shapes"] == [[8, 1024]]
+    plan = shard_windows(data, "test", 2)
+    for i, ids in enumerate(plan):
+        engine.score(compiled, data, "test", tmp_path / f"part{i}", windows=ids)
+    gathered = gather_prediction_sets([tmp_path / f"part{i}" for i in range(2)], tmp_path / "gathered", plan)
+    for name in ("index.parquet", "logprob.npy", "top1.npy", "meta.json"):
+        assert (gathered / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    a, b = (np.asarray(PredictionReader(tmp_path / n).logprob, np.float64) for n in ("eager", "whole"))
+    assert np.nanmean(np.abs(a - b)) < 0.02 and np.nanmax(np.abs(np.exp(a) - np.exp(b))) < 0.05

@@ -166,21 +166,21 @@ class Evo2Engine(Engine):
         windows: Sequence[str] | None = None,
     ) -> Path:  # fmt: skip
         from evocane.dataset.arrays import DatasetReader, dataset_variant_name
-        from evocane.engines.evo2.scoring import compile_forward, score_split
+        from evocane.engines.evo2.scoring import score_split, shape_dispatch
 
         checkpoint = Path(checkpoint)
         meta = read_checkpoint_meta(checkpoint)
         params = Evo2Params.from_mapping(meta.get("params"))
         with _device_context(params) as device:
             loaded = load_model(params, meta, checkpoint, device, kernels=params.kernels)
-            split_bases = int(DatasetReader(dataset_dir).split_windows(split)["length"].sum())
-            compiled = params.compiles(split_bases, device.type)
-            forward = compile_forward(loaded.model) if compiled else loaded.model
+            compiled = params.compiled_shapes(DatasetReader(dataset_dir).split_windows(split)["length"].to_numpy(), device.type)
+            forward = shape_dispatch(loaded.model, compiled)
             prediction_meta = {
                 "model": meta["model"], "engine": ENGINE, "variant": dataset_variant_name(dataset_dir), "split": split,
                 "checkpoint": str(checkpoint), "evo2": {**meta.get("evo2", {}), "notes": loaded.notes, **loaded.provenance},
                 "scoring": {"context": params.context, "overlap": params.overlap, "prepend_bos": params.prepend_bos,
-                            "batch_tokens": params.batch_tokens, "kernels": params.kernels, "compiled": compiled},
+                            "batch_tokens": params.batch_tokens, "kernels": params.kernels,
+                            "compiled_shapes": [list(shape) for shape in compiled]},
             }  # fmt: skip
             score_split(lambda ids: forward(ids)[0], dataset_dir, split, out_dir, prediction_meta, params.score_settings(), device, distribution_windows,
                         windows)  # fmt: skip

@@ -4,11 +4,14 @@ Hyena layers): one parallel prefill of the prompt, then one token per step.
 Sampling follows the engines' :class:`evocane.engines.base.SamplingConfig`: temperature 0 = greedy, ``top_k`` 0
 and ``top_p`` 1 = off. As in scoring, the next-token distribution is taken over A/C/G/T folded over case and
 renormalised (Evo 2 puts almost all its mass there; a byte like EOD or N in the middle of generated DNA would be
-meaningless to the evaluation). Every (prompt, sample) has its own seed and its own random generator, so a record
-is reproduced by its seed (on a GPU under the same batch composition: batched kernels may round differently). The
-samples of a prompt share one prefill (:func:`expand_state`). vortex's own
-``Generator`` draws from the global random state, which cannot give per-record seeds, so this module drives
-vortex's ``initialize_inference_params`` and stateful forward itself.
+meaningless to the evaluation). Every (prompt, sample) has its own seed, so a record is reproduced by its seed (on a
+GPU under the same batch composition: batched kernels may round differently). The draws are counter-based: step
+``t`` of the record with seed ``s`` uses the uniform number ``hash(s, t)`` (:func:`uniform_draws`), computed for
+all rows at once on the device, so a batch of any size costs the same few kernels per step (with one
+``torch.multinomial`` per row, each with a generator of its own, a 16-row batch ran at 0.96x of Arc's sampler).
+The samples of a prompt share one prefill (:func:`expand_state`). vortex's own ``Generator`` draws from the global
+random state, which cannot give per-record seeds, so this module drives vortex's
+``initialize_inference_params`` and stateful forward itself.
 """
 
 from __future__ import annotations
@@ -27,8 +30,42 @@ BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 BASE_TOKENS = torch.tensor([ord(b) for b in "ACGT"])
 
 
-def sample_acgt(probabilities: torch.Tensor, temperature: float, top_k: int, top_p: float, generators: Sequence[torch.Generator]) -> torch.Tensor:
-    """One draw per row from (rows, 4) base probabilities; returns base codes 0..3."""
+MASK32 = 0xFFFFFFFF
+
+
+def _times32(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """``x * factor mod 2**32`` for int64 ``x`` in [0, 2**32) without int64 overflow (the factor in 16-bit halves)."""
+    low, high = factor & 0xFFFF, factor >> 16
+    return (x * low + (((x * high) & 0xFFFF) << 16)) & MASK32
+
+
+def hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mix (xor-shift-multiply, "lowbias32" constants) of int64 values in [0, 2**32), elementwise."""
+    x = x ^ (x >> 16)
+    x = _times32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _times32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def seed_keys(seeds: Sequence[int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """One 32-bit key per record seed (both halves of a 64-bit seed count), as int64 on ``device``."""
+    low = torch.tensor([int(seed) & MASK32 for seed in seeds], dtype=torch.int64, device=device)
+    high = torch.tensor([(int(seed) >> 32) & MASK32 for seed in seeds], dtype=torch.int64, device=device)
+    return hash32(low ^ hash32(high ^ 0x9E3779B9))
+
+
+def uniform_draws(keys: torch.Tensor, step: int) -> torch.Tensor:
+    """The uniform number in [0, 1) of step ``step`` for every row's key: float32 multiples of 2**-24, a function of
+    (key, step) alone, so a row's draws do not depend on the rows beside it or on the device."""
+    counter = hash32(torch.tensor(step & MASK32, dtype=torch.int64))
+    bits = hash32(hash32(keys ^ counter.to(keys.device)) ^ keys)
+    return (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
+
+
+def sample_acgt(probabilities: torch.Tensor, temperature: float, top_k: int, top_p: float, uniforms: torch.Tensor) -> torch.Tensor:
+    """One draw per row from (rows, 4) base probabilities with the rows' ``uniforms`` (:func:`uniform_draws`) by the
+    inverse distribution function; returns base codes 0..3."""
     if temperature <= 0:
         return probabilities.argmax(dim=-1)
     logits = torch.log(probabilities.clamp_min(1e-30)) / temperature
@@ -41,8 +78,12 @@ def sample_acgt(probabilities: torch.Tensor, temperature: float, top_k: int, top
         before = ordered.cumsum(dim=-1) - ordered  # mass of the strictly more likely bases
         ordered = ordered.masked_fill(before >= top_p, 0.0)
         probabilities = torch.zeros_like(probabilities).scatter(-1, order, ordered)
-    draws = [torch.multinomial(row, 1, generator=generator) for row, generator in zip(probabilities, generators)]
-    return torch.cat(draws)
+    cumulative = probabilities.cumsum(dim=-1)
+    target = uniforms.to(cumulative.dtype)[:, None] * cumulative[:, -1:]
+    codes = (cumulative <= target).sum(dim=-1)
+    # u * total can round up to total: never step past the last base that has probability
+    last = probabilities.shape[-1] - 1 - (probabilities > 0).flip(-1).to(torch.int8).argmax(dim=-1)
+    return torch.minimum(codes, last)
 
 
 def expand_state(state: dict[str, Any], index: torch.Tensor) -> None:
@@ -75,8 +116,8 @@ def generate_batch(
 
     Rows holding the same prompt (the samples of one prompt) share its prefill: the distinct prompts are prefilled
     once, as one batch, and the cache is copied to every row that continues them (:func:`expand_state`); then all
-    rows advance one token per step together. Each row samples with its own generator, so its draws do not depend
-    on the other rows; its logits do only through the rounding of batched kernels (none on the CPU, where batched
+    rows advance one token per step together. Each row draws from its own seed's counter-based stream
+    (:func:`uniform_draws`), so its draws do not depend on the other rows; its logits do only through the rounding of batched kernels (none on the CPU, where batched
     and one-by-one generation give the same bytes, tested; on a GPU a matrix product may round differently at
     another batch size, so a sample is reproduced exactly by its seed under the same batch composition)."""
     if len({len(p) for p in prompts}) != 1:
@@ -86,7 +127,7 @@ def generate_batch(
     row_of = torch.tensor([distinct.index(p) for p in prompts], dtype=torch.long, device=device)
     prompt = np.stack([upper(np.frombuffer(p.encode("ascii"), dtype=np.uint8)) for p in distinct])
     ids = torch.from_numpy(prompt.astype(np.int64)).to(device)
-    generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+    keys = seed_keys(seeds, device)
     batch, length = len(prompts), ids.shape[1]
     state: dict[str, Any] = model.initialize_inference_params(max_seqlen=length + n_tokens)
     state["mha"].max_batch_size = len(distinct)
@@ -98,7 +139,7 @@ def generate_batch(
     out = torch.empty((batch, n_tokens), dtype=torch.long, device=device)
     tokens = BASE_TOKENS.to(device)
     for step in range(n_tokens):
-        codes = sample_acgt(fold_acgt(last), temperature, top_k, top_p, generators)
+        codes = sample_acgt(fold_acgt(last), temperature, top_k, top_p, uniform_draws(keys, step))
         out[:, step] = codes
         if step == n_tokens - 1:
             break

@@ -8,8 +8,11 @@ scoring context. ``mode: lora`` / ``mode: full`` fine-tune on the dataset varian
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 from evocane.engines.evo2.settings import ScoreSettings, TrainSettings
 from evocane.engines.schema import check_param_keys, engine_params
@@ -50,8 +53,8 @@ class Evo2Params:
     kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
     fixed_shapes: bool  # scoring batch shapes from a small fixed set (settings.ScoreSettings)
     warmup: bool  # warm every planned batch shape up before timing the scoring
-    compile: str  # auto | on | off: torch.compile the model for scoring (CUDA)
-    compile_min_bases: int  # compile: auto compiles splits of at least this many bases
+    compile: str  # auto | on | off: torch.compile the model for scoring batch shapes (CUDA)
+    compile_min_bases: int  # compile: auto compiles the batch shapes that carry at least this many of a split's bases
     compile_cache: str | None  # persistent Triton/inductor cache directory; None = $XDG_CACHE_HOME/evocane
     embed_layers: tuple[str, ...]  # empty = blocks.<7/8 depth>.mlp.l3
     embed_splits: tuple[str, ...]  # splits the workflow embeds (rule evo2_embed)
@@ -115,11 +118,18 @@ class Evo2Params:
         if self.mode != "zero_shot":
             self.train_settings().check()
 
-    def compiles(self, split_bases: int, device_type: str) -> bool:
-        """Whether scoring a split of ``split_bases`` bases (the whole split, whatever a shard selects) compiles."""
+    def compiled_shapes(self, lengths: Sequence[int] | np.ndarray, device_type: str) -> list[tuple[int, int]]:
+        """The (rows, padded length) batch shapes that scoring a split of windows of these ``lengths`` (the whole
+        split, whatever a shard selects) runs compiled: none off the GPU or with ``compile: off``, every shape with
+        ``on``, and with ``auto`` the shapes that carry at least ``compile_min_bases`` of the split's tokens (each
+        compiled shape costs one compilation per process; a shape that carries little would not repay it)."""
         if device_type != "cuda" or self.compile == "off":
-            return False
-        return self.compile == "on" or split_bases >= self.compile_min_bases
+            return []
+        from evocane.engines.evo2.scoring import shape_tokens
+
+        tokens = shape_tokens(lengths, self.score_settings())
+        chosen = [shape for shape, count in tokens.items() if self.compile == "on" or count >= self.compile_min_bases]
+        return sorted(chosen, reverse=True)
 
     def score_settings(self) -> ScoreSettings:
         return ScoreSettings(self.context, self.overlap, self.prepend_bos, self.batch_tokens, self.pad_multiple, self.fixed_shapes, self.warmup)

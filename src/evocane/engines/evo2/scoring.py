@@ -170,19 +170,38 @@ class _Planned:
     chunks: list[Chunk]
 
 
-def planned_shapes(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings, selected: np.ndarray | None = None) -> list[tuple[int, int]]:
-    """Every (rows, padded length) batch shape that scoring windows of these ``lengths`` (a split, in order) runs,
-    from the lengths alone (groups as :func:`plan_groups`, batches as :func:`batch_layout`; only the groups holding
-    a ``selected`` window when given), largest first."""
+def _planned_batches(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings, selected: np.ndarray | None = None) -> Iterator[tuple[int, int, int]]:
+    """(rows, padded length, model tokens) of every batch that scoring windows of these ``lengths`` (a split, in
+    order) runs, from the lengths alone (groups as :func:`plan_groups`, batches as :func:`batch_layout`; only the
+    groups holding a ``selected`` window when given). Windows of one length share one chunk plan."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    shapes: set[tuple[int, int]] = set()
+    plans: dict[int, list[Chunk]] = {}
     for start, stop in plan_groups(lengths, settings.group_tokens):
         if selected is not None and not selected[start:stop].any():
             continue
-        windows = [_Planned(plan_chunks(int(n) if settings.prepend_bos else int(n) - 1, settings.context, settings.overlap))
-                   for n in lengths[start:stop]]  # fmt: skip
-        shapes.update((rows, padded) for padded, rows, _ in batch_layout(windows, settings))
+        windows = []
+        for n in lengths[start:stop].tolist():
+            if n not in plans:
+                plans[n] = plan_chunks(n if settings.prepend_bos else n - 1, settings.context, settings.overlap)
+            windows.append(_Planned(plans[n]))
+        for padded, rows, pieces in batch_layout(windows, settings):
+            yield rows, padded, sum(chunk.length for _, chunk in pieces)
+
+
+def planned_shapes(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings, selected: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Every (rows, padded length) batch shape that scoring windows of these ``lengths`` runs (see
+    :func:`_planned_batches`), largest first."""
+    shapes = {(rows, padded) for rows, padded, _ in _planned_batches(lengths, settings, selected)}
     return sorted(shapes, key=lambda shape: (shape[0] * shape[1], shape), reverse=True)
+
+
+def shape_tokens(lengths: Sequence[int] | np.ndarray, settings: ScoreSettings) -> dict[tuple[int, int], int]:
+    """Model tokens (positions fed to the model, padding excluded) per (rows, padded length) batch shape over the
+    whole split: how much of the work each shape carries, whatever a shard selects."""
+    tokens: dict[tuple[int, int], int] = {}
+    for rows, padded, count in _planned_batches(lengths, settings):
+        tokens[(rows, padded)] = tokens.get((rows, padded), 0) + count
+    return tokens
 
 
 def compile_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
@@ -196,6 +215,29 @@ def compile_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], Any]:
 
     torch._dynamo.config.cache_size_limit = max(int(torch._dynamo.config.cache_size_limit), 64)
     return torch.compile(model, dynamic=False)
+
+
+def shape_dispatch(model: Callable[[torch.Tensor], Any], compiled_shapes: Sequence[tuple[int, int]],
+                   compile_model: Callable[[Any], Callable[[torch.Tensor], Any]] = compile_forward) -> Callable[[torch.Tensor], Any]:  # fmt: skip
+    """A forward that runs batches of the ``compiled_shapes`` (rows, padded length) through the compiled model and
+    every other batch eagerly: which path a batch takes depends on its shape alone, and the set comes from the
+    whole split's plan, so every shard of a split agrees and shards still gather to the unsharded bytes."""
+    if not compiled_shapes:
+        return model
+    compiled, chosen = compile_model(model), {tuple(shape) for shape in compiled_shapes}
+
+    def forward(ids: torch.Tensor) -> Any:
+        shape = tuple(ids.shape)
+        if shape not in chosen:
+            return model(ids)
+        try:
+            return compiled(ids)
+        except Exception as error:  # Dynamo/Inductor errors have no common base class
+            first_line = (str(error).strip().splitlines() or [""])[0][:300]
+            raise EvocaneError(f"torch.compile failed on scoring batch shape {shape} ({type(error).__name__}: {first_line}); "
+                               "set the model's params.compile: off to score eagerly") from error  # fmt: skip
+
+    return forward
 
 
 def warm_up(compute: Callable[[torch.Tensor], Any], shapes: Sequence[tuple[int, int]], device: torch.device) -> float:
