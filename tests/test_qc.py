@@ -87,3 +87,18 @@ def test_figures_render(genome: Path, tmp_path: Path) -> None:
         assert path.stat().st_size > 10_000
     labels = [t.get_text() for t in record_composition(pd.concat([table])).axes[0].get_yticklabels()]
     assert labels == ["Chr1_2A", "Chr1B", "scaffold_7"]
+
+
+def test_record_composition_of_a_sugarcane_sized_genome_fits_the_report_page(tmp_path: Path) -> None:
+    """130 records in 12 homology groups per cultivar, three cultivars: the figure stays within the report's page width
+    (as saved for the report: 110 dpi, tight box) and its legend lists the groups in numeric order."""
+    import struct
+
+    rows = [{"cultivar": cultivar, "record": f"{cultivar}_Chr{i // 11 + 1}{chr(65 + i % 11)}", "length": 50_000_000 + 1_000 * i,
+             "gc_fraction": 0.44, "softmasked_fraction": 0.5, "n_fraction": 0.01, "kind": "placed", "homology_group": str(i // 11 + 1),
+             "homology_group2": ""} for cultivar in ("R570", "XTT22", "ZZ1") for i in range(130)]  # fmt: skip
+    figure = record_composition(pd.DataFrame(rows))
+    figure.savefig(tmp_path / "f.png", dpi=110, bbox_inches="tight")
+    width = struct.unpack(">I", (tmp_path / "f.png").read_bytes()[16:20])[0]
+    assert 900 < width <= 1150
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == [f"HG{g}" for g in range(1, 13)]

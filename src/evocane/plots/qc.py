@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,6 +12,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+
+WIDTH = 10.0  # inches: the report's page width at 110 dpi
 
 
 def record_composition(table: pd.DataFrame) -> Figure:
@@ -23,8 +27,12 @@ def record_composition(table: pd.DataFrame) -> Figure:
     metrics = [("length_mb", "length (Mb)"), ("gc_fraction", "GC fraction"),
                ("softmasked_fraction", "soft-masked fraction"), ("n_fraction", "N fraction")]  # fmt: skip
     cultivars = list(dict.fromkeys(data["cultivar"]))
-    fig, axes = plt.subplots(len(cultivars), len(metrics), figsize=(4 * len(metrics), 0.35 * data.groupby("cultivar").size().max() + 2.2 * len(cultivars)), squeeze=False)
-    palette = dict(zip(sorted(data["group"].unique()), sns.color_palette("tab20", data["group"].nunique())))
+    most_records = int(data.groupby("cultivar").size().max())
+    row_height = max(2.2, 0.16 * most_records + 0.8)  # a sugarcane cultivar's ~130 records stay legible
+    fig, axes = plt.subplots(len(cultivars), len(metrics), figsize=(WIDTH, row_height * len(cultivars)), squeeze=False)
+    tick_size = 8 if most_records <= 40 else 6
+    natural = sorted(data["group"].unique(), key=lambda g: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(g))])  # HG2 before HG10
+    palette = dict(zip(natural, sns.color_palette("tab20", len(natural))))
     for row, cultivar in enumerate(cultivars):
         subset = data[data["cultivar"] == cultivar]
         for col, (metric, label) in enumerate(metrics):
@@ -33,11 +41,14 @@ def record_composition(table: pd.DataFrame) -> Figure:
             ax.set_xlabel(label)
             ax.set_xlim(left=0, right=max(ax.get_xlim()[1], 1e-3))
             ax.set_ylabel(cultivar if col == 0 else "")
+            ax.tick_params(axis="y", labelsize=tick_size)
             if col:
                 ax.set_yticklabels([])
     handles = [Patch(color=colour, label=group) for group, colour in palette.items()]
-    fig.legend(handles=handles, title="homology group", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
+    # above the panels, in rows: a legend beside them would widen the figure past the page
+    fig.legend(handles=handles, title="homology group", loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(8, len(handles)),
+               frameon=False, fontsize=8)  # fmt: skip
     return fig
 
 
