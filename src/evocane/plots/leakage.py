@@ -11,8 +11,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.plots.palette import ModelPalette  # noqa: E402
+from evocane.plots import WIDTH  # noqa: E402
 
-WIDTH = 10.0  # inches: the report's page width at 110 dpi
 
 
 def leakage_figure(scores: pd.DataFrame, bins: pd.DataFrame, control: str, palette: ModelPalette) -> Figure:

@@ -22,9 +22,9 @@ from evocane.dataset.arrays import CDS, INTRON, REGION_BITS, UTR5  # noqa: E402
 from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.numerics import entropy_bits  # noqa: E402
 from evocane.predictions import BASES  # noqa: E402
+from evocane.plots import WIDTH  # noqa: E402
 
 REGION_ORDER = ["nonrepeat", "all", "repeat", "cds", "utr5", "utr3", "intron", "promoter", "intergenic"]
-WIDTH = 10.0  # inches: at 110 dpi the report shows it without scrolling
 REGION_PALETTE = "Set2"  # regions are categories too, never a sequential colour map
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,7 +11,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-WIDTH = 10.0  # inches: the report's page width at 110 dpi
+from evocane.plots import WIDTH  # noqa: E402
+from evocane.plots.nextbase import model_order  # noqa: E402
 
 
 def record_composition(table: pd.DataFrame) -> Figure:
@@ -31,8 +30,8 @@ def record_composition(table: pd.DataFrame) -> Figure:
     row_height = max(2.2, 0.16 * most_records + 0.8)  # a sugarcane cultivar's ~130 records stay legible
     fig, axes = plt.subplots(len(cultivars), len(metrics), figsize=(WIDTH, row_height * len(cultivars)), squeeze=False)
     tick_size = 8 if most_records <= 40 else 6
-    natural = sorted(data["group"].unique(), key=lambda g: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(g))])  # HG2 before HG10
-    palette = dict(zip(natural, sns.color_palette("tab20", len(natural))))
+    groups = model_order(data["group"].astype(str))  # natural order: HG2 before HG10
+    palette = dict(zip(groups, sns.color_palette("tab20", len(groups))))
     for row, cultivar in enumerate(cultivars):
         subset = data[data["cultivar"] == cultivar]
         for col, (metric, label) in enumerate(metrics):

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.numerics import LN2  # noqa: E402
 from evocane.plots.palette import ModelPalette  # noqa: E402
+from evocane.plots import WIDTH  # noqa: E402
 
-WIDTH = 10.0  # inches: the report's page at 110 dpi
 
 KIND_LABELS = {"tss": "TSS (promoter)", "tis": "TIS (start codon)", "donor": "splice donor", "acceptor": "splice acceptor"}
 

@@ -15,13 +15,13 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.numerics import LN2  # noqa: E402
+from evocane.plots import WIDTH  # noqa: E402
 
 PANELS = (
     ("train_loss", "training loss\n(weighted, bits/base)"),
     ("val_loss", "validation loss\n(weighted, bits/base)"),
     ("val_nll", "validation NLL\n(all scored bases, bits/base)"),
 )
-WIDTH = 10.0  # inches: the report's page at 110 dpi
 UNIFORM_BITS = 2.0  # a uniform guess over A/C/G/T
 
 

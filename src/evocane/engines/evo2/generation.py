@@ -58,8 +58,8 @@ def seed_keys(seeds: Sequence[int], device: torch.device | str = "cpu") -> torch
 def uniform_draws(keys: torch.Tensor, step: int) -> torch.Tensor:
     """The uniform number in [0, 1) of step ``step`` for every row's key: float32 multiples of 2**-24, a function of
     (key, step) alone, so a row's draws do not depend on the rows beside it or on the device."""
-    counter = hash32(torch.tensor(step & MASK32, dtype=torch.int64))
-    bits = hash32(hash32(keys ^ counter.to(keys.device)) ^ keys)
+    counter = int(hash32(torch.tensor(step & MASK32, dtype=torch.int64)))  # a Python int: no host-to-device copy per step
+    bits = hash32(hash32(keys ^ counter) ^ keys)
     return (bits >> 8).to(torch.float32) * (1.0 / (1 << 24))
 
 
@@ -117,9 +117,10 @@ def generate_batch(
     Rows holding the same prompt (the samples of one prompt) share its prefill: the distinct prompts are prefilled
     once, as one batch, and the cache is copied to every row that continues them (:func:`expand_state`); then all
     rows advance one token per step together. Each row draws from its own seed's counter-based stream
-    (:func:`uniform_draws`), so its draws do not depend on the other rows; its logits do only through the rounding of batched kernels (none on the CPU, where batched
-    and one-by-one generation give the same bytes, tested; on a GPU a matrix product may round differently at
-    another batch size, so a sample is reproduced exactly by its seed under the same batch composition)."""
+    (:func:`uniform_draws`), so its draws do not depend on the other rows; its logits do only through the rounding
+    of batched kernels (none on the CPU, where batched and one-by-one generation give the same bytes, tested; on a
+    GPU a matrix product may round differently at another batch size, so a sample is reproduced exactly by its seed
+    under the same batch composition)."""
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("generate_batch needs prompts of equal length")
     device = model.embedding_layer.weight.device
