@@ -365,7 +365,7 @@ def same_bytes(a: Path, b: Path) -> dict[str, bool]:
 def scale_settings(size: str) -> dict[str, Any]:
     """Sizes of the issue-15 measurements: GPU (1B / 7B) or the dry run's tiny CPU model."""
     if size == "tiny":
-        return {"L": 256, "score_bases": 12_000, "cold_bases": 8_000, "compile_bases": 8_000, "generation_rounds": 1, "short": 64, "train_steps": 3, "prompt": 24, "n_tokens": 6,
+        return {"L": 256, "score_bases": 12_000, "cold_bases": 8_000, "compile_bases": 8_000, "generation_rounds": 1, "short": 64, "train_steps": 3, "prompt": 150, "n_tokens": 6,
                 "prompts": 3, "exact_rows": 2}  # fmt: skip
     big = size == "7b"
     return {"L": L, "score_bases": 1_000_000 if big else 3_000_000, "cold_bases": 1_000_000 if big else 2_000_000,
@@ -556,16 +556,26 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
 
         result: dict[str, Any] = {"prompt_length": cfg["prompt"], "n_tokens": n, "rows": len(rows)}
         generate_batch(model, rows, 4, seeds, 1.0, 4)  # warm-up: kernels, cuFFT plans of the prefill
+        generate_batch(model, rows, 4, seeds, 1.0, 4, step_mode="vortex")
         arc(rows[:2])  # warm-up (n tokens: Arc's generate has no shorter mode here)
         # interleaved rounds, the median of each (one process, one card: drift hits both sides alike)
-        runs: dict[str, list[float]] = {"one": [], "batched": [], "arc_one": [], "arc_batched": []}
+        # evocane's default (auto: the decode step replayed as a CUDA graph, one capture per call, included in the
+        # time) and its eager step (vortex's own stateful forward, step_mode vortex) against Arc's generate
+        runs: dict[str, list[float]] = {"one": [], "batched": [], "eager_one": [], "eager_batched": [], "arc_one": [], "arc_batched": []}
         for _ in range(cfg["generation_rounds"]):
             runs["one"] += timed(lambda: generate_batch(model, rows[:1], n, seeds[:1], 1.0, 4), repeats=1, warmup=0)
+            runs["eager_one"] += timed(lambda: generate_batch(model, rows[:1], n, seeds[:1], 1.0, 4, step_mode="vortex"), repeats=1, warmup=0)
             runs["arc_one"] += timed(lambda: arc(rows[:1]), repeats=1, warmup=0)
             runs["batched"] += timed(lambda: generate_batch(model, rows, n, seeds, 1.0, 4), repeats=1, warmup=0)
+            runs["eager_batched"] += timed(lambda: generate_batch(model, rows, n, seeds, 1.0, 4, step_mode="vortex"), repeats=1, warmup=0)
             runs["arc_batched"] += timed(lambda: arc(rows), repeats=1, warmup=0)
         one, batched, arc_one, arc_batched = (statistics.median(runs[k]) for k in ("one", "batched", "arc_one", "arc_batched"))
+        eager_one, eager_batched = statistics.median(runs["eager_one"]), statistics.median(runs["eager_batched"])
         result["rounds_seconds"] = {k: [round(t, 3) for t in v] for k, v in runs.items()}
+        result["eager_batch1_ms_per_token"] = round(1000 * eager_one / n, 2)
+        result["eager_batched_tokens_per_second"] = round(len(rows) * n / eager_batched, 1)
+        result["eager_batch1_speed_vs_arc"] = round(arc_one / eager_one, 3)
+        result["eager_batched_speed_vs_arc"] = round(arc_batched / eager_batched, 3)
         result["evocane_batch1_ms_per_token"] = round(1000 * one / n, 2)
         result["evocane_batched_ms_per_step"] = round(1000 * batched / n, 2)
         result["evocane_batched_tokens_per_second"] = round(len(rows) * n / batched, 1)
@@ -582,6 +592,11 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
             first_diff = [next((i for i, (a, b) in enumerate(zip(x, y)) if a != b), n) for x, y in zip(together, alone)]
             result[f"{label}_identical_to_batch1"] = f"{sum(x == y for x, y in zip(together, alone))}/3"
             result[f"{label}_first_divergence"] = first_diff
+            # the graph against the eager static step (same kernels) and against vortex's own step
+            static = generate_batch(model, rows, n, seeds, temperature, 4, step_mode="static")[:3]
+            eager = generate_batch(model, rows, n, seeds, temperature, 4, step_mode="vortex")[:3]
+            result[f"{label}_graph_identical_to_static"] = f"{sum(x == y for x, y in zip(together, static))}/3"
+            result[f"{label}_graph_identical_to_vortex_step"] = f"{sum(x == y for x, y in zip(together, eager))}/3"
         result["peak_gib"] = peak_gib()
         return result
 

@@ -742,6 +742,61 @@ def test_batched_generation_shares_prefills_and_equals_one_by_one(shim: None, da
     assert out[8] == out[1]
 
 
+def state_addresses(state: dict) -> dict[tuple[str, str, int], int]:
+    """Where every tensor of a vortex inference state lives (KV caches, FIR and IIR states)."""
+    tables = ("key_value_memory_dict", "fir_state_dict", "fir_inner_state_dict", "state_dict")
+    return {(kind, table, layer): tensor.data_ptr() for kind, params in state.items() for table in tables for layer, tensor in getattr(params, table, {}).items()}
+
+
+def test_static_decode_step_equals_vortex_stateful_forward(shim: None) -> None:
+    """The static decode step (fixed buffers, the CUDA-graph path without the graph) gives vortex's own next-token
+    logits step after step, updates the inference state where it lies (no tensor moves: what a graph replay needs),
+    and generates the same bytes; prompts shorter than the longest FIR filter are refused by name."""
+    from evocane.engines.evo2.decoding import DecodeStep, static_unsupported
+    from evocane.engines.evo2.generation import generate_batch
+    from evocane.errors import EvocaneError
+
+    model = tiny_model()
+    rng = np.random.default_rng(0)
+    acgt = np.frombuffer(b"ACGT", dtype=np.uint8)
+    prompt = torch.from_numpy(rng.choice(acgt, (2, 150)).astype(np.int64))
+    fed = torch.from_numpy(rng.choice(acgt, (2, 12)).astype(np.int64))
+    states = []
+    with torch.inference_mode():
+        for _ in range(2):
+            state = model.initialize_inference_params(max_seqlen=170)
+            state["mha"].max_batch_size = 2
+            _, state = model(prompt, inference_params_dict=state)
+            states.append(state)
+        vortex_state, static_state = states
+        assert static_unsupported(model, static_state) is None
+        before = state_addresses(static_state)
+        step = DecodeStep(model, static_state, rows=2, length=150, graph=False)
+        for i in range(fed.shape[1]):
+            for params in vortex_state.values():
+                params.seqlen_offset = 150 + i
+            logits, vortex_state = model(fed[:, i : i + 1], inference_params_dict=vortex_state)
+            torch.testing.assert_close(step(fed[:, i], i), logits[:, -1], atol=1e-6, rtol=1e-5)
+        assert state_addresses(static_state) == before
+        for kind, table, layer in before:  # and holds what vortex's state holds after the same tokens
+            if table != "key_value_memory_dict":
+                torch.testing.assert_close(getattr(static_state[kind], table)[layer], getattr(vortex_state[kind], table)[layer])
+        short = model.initialize_inference_params(max_seqlen=40)
+        short["mha"].max_batch_size = 2
+        _, short = model(prompt[:, :30], inference_params_dict=short)
+        assert static_unsupported(model, short) == "block 1: prompt shorter than its FIR filter (128 taps)"
+
+    p, q = ("".join(rng.choice(list("ACGT"), 150)) for _ in range(2))
+    for temperature, top_k in ((1.0, 0), (0.7, 3), (0.0, 0)):
+        by_vortex = generate_batch(model, [p, p, q], 20, [1, 2, 3], temperature, top_k, step_mode="vortex")
+        assert generate_batch(model, [p, p, q], 20, [1, 2, 3], temperature, top_k, step_mode="static") == by_vortex
+        assert generate_batch(model, [p, p, q], 20, [1, 2, 3], temperature, top_k) == by_vortex  # auto: vortex on the CPU
+    with pytest.raises(EvocaneError, match="step_mode static cannot run this model and prompt: block 1: prompt shorter"):
+        generate_batch(model, ["ACGT" * 5], 5, [1], step_mode="static")
+    with pytest.raises(EvocaneError, match="step_mode graph needs a CUDA device"):
+        generate_batch(model, [p], 5, [1], step_mode="graph")
+
+
 def test_engine_end_to_end(dataset: Path, tmp_path: Path) -> None:
     """train (zero-shot reference and a LoRA fine-tune) -> score -> generate -> embed, through Evo2Engine."""
     from evocane.engines.base import ModelConfig, Prompt, SamplingConfig, checkpoint_model

@@ -229,3 +229,48 @@ def test_compiled_scoring_shape_by_shape_gathers_to_the_unsharded_bytes(aare_seq
         assert (gathered / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     a, b = (np.asarray(PredictionReader(tmp_path / n).logprob, np.float64) for n in ("eager", "whole"))
     assert np.nanmean(np.abs(a - b)) < 0.02 and np.nanmax(np.abs(np.exp(a) - np.exp(b))) < 0.05
+
+
+def test_generation_step_as_a_cuda_graph(device) -> None:
+    """The decode step captured as a CUDA graph gives the bytes of the same static step run eagerly (the same
+    kernels replayed) and auto picks it on the GPU; its next-base log-probabilities stay within bf16 rounding of
+    vortex's own stateful forward step after step; the inference state is updated where it lies."""
+    from test_evo2 import state_addresses
+
+    from evocane.engines.evo2.decoding import DecodeStep, static_unsupported
+    from evocane.engines.evo2.generation import generate_batch
+    from evocane.engines.evo2.scoring import fold_acgt
+
+    model = tiny(device)
+    rng = np.random.default_rng(5)
+    p, q = ("".join(rng.choice(list("ACGT"), 200)) for _ in range(2))
+    rows, seeds = [p, p, q], [1, 2, 3]
+    for temperature in (1.0, 0.0):
+        graphed = generate_batch(model, rows, 40, seeds, temperature, 4, step_mode="graph")
+        assert graphed == generate_batch(model, rows, 40, seeds, temperature, 4, step_mode="static")
+        assert graphed == generate_batch(model, rows, 40, seeds, temperature, 4)
+
+    acgt = np.frombuffer(b"ACGT", dtype=np.uint8)
+    prompt = torch.from_numpy(rng.choice(acgt, (2, 200)).astype(np.int64)).to(device)
+    fed = torch.from_numpy(rng.choice(acgt, (2, 16)).astype(np.int64)).to(device)
+    states = []
+    with torch.inference_mode():
+        for _ in range(2):
+            state = model.initialize_inference_params(max_seqlen=230)
+            state["mha"].max_batch_size = 2
+            _, state = model(prompt, inference_params_dict=state)
+            states.append(state)
+        vortex_state, graph_state = states
+        assert static_unsupported(model, graph_state) is None
+        before = state_addresses(graph_state)
+        step = DecodeStep(model, graph_state, rows=2, length=200, graph=True)
+        differences = []
+        for i in range(fed.shape[1]):
+            for params in vortex_state.values():
+                params.seqlen_offset = 200 + i
+            logits, vortex_state = model(fed[:, i : i + 1], inference_params_dict=vortex_state)
+            ours = fold_acgt(step(fed[:, i], i)).log()
+            differences.append((ours - fold_acgt(logits[:, -1]).log()).abs().mean().item())
+        assert step.graph is not None
+        assert state_addresses(graph_state) == before
+    assert max(differences) < 0.02, differences

@@ -212,6 +212,7 @@ class Evo2Engine(Engine):
                 texts = generate_batch(
                     loaded.model, [prompts[index].sequence for index, _ in batch], sampling.n_tokens, seeds,
                     sampling.temperature, sampling.top_k, sampling.top_p,
+                    step_mode="auto" if params.generate_cuda_graph else "vortex",
                 )  # fmt: skip
                 for (index, sample), seed, text in zip(batch, seeds, texts):
                     records.append(GeneratedSequence(

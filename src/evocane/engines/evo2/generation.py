@@ -16,6 +16,7 @@ random state, which cannot give per-record seeds, so this module drives vortex's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,8 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from evocane.engines.evo2.decoding import STEPS, DecodeStep, static_unsupported
 from evocane.engines.evo2.scoring import fold_acgt
 from evocane.engines.evo2.tokens import upper
+from evocane.errors import EvocaneError
+
+log = logging.getLogger(__name__)
 
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 BASE_TOKENS = torch.tensor([ord(b) for b in "ACGT"])
@@ -111,6 +116,7 @@ def generate_batch(
     temperature: float = 1.0,
     top_k: int = 0,
     top_p: float = 1.0,
+    step_mode: str = "auto",
 ) -> list[str]:
     """Continuations (upper-case A/C/G/T, ``n_tokens`` each) of equal-length prompts, one seed per prompt (row).
 
@@ -120,7 +126,14 @@ def generate_batch(
     (:func:`uniform_draws`), so its draws do not depend on the other rows; its logits do only through the rounding
     of batched kernels (none on the CPU, where batched and one-by-one generation give the same bytes, tested; on a
     GPU a matrix product may round differently at another batch size, so a sample is reproduced exactly by its seed
-    under the same batch composition)."""
+    under the same batch composition).
+
+    ``step_mode`` (:mod:`evocane.engines.evo2.decoding`): ``vortex`` = vortex's own stateful forward per token;
+    ``static`` = the same step over fixed buffers, eagerly; ``graph`` = the static step replayed as a CUDA graph
+    (CUDA only); ``auto`` = ``graph`` on CUDA when the model and prompt allow it (else ``vortex``), ``vortex`` on
+    the CPU."""
+    if step_mode not in STEPS:
+        raise ValueError(f"step_mode must be one of {', '.join(STEPS)}, got {step_mode!r}")
     if len({len(p) for p in prompts}) != 1:
         raise ValueError("generate_batch needs prompts of equal length")
     device = model.embedding_layer.weight.device
@@ -139,13 +152,33 @@ def generate_batch(
         last = last.index_select(0, row_of)
     out = torch.empty((batch, n_tokens), dtype=torch.long, device=device)
     tokens = BASE_TOKENS.to(device)
+    decode = _decode_step(model, state, batch, length, step_mode, n_tokens)
     for step in range(n_tokens):
         codes = sample_acgt(fold_acgt(last), temperature, top_k, top_p, uniform_draws(keys, step))
         out[:, step] = codes
         if step == n_tokens - 1:
             break
+        if decode is not None:
+            last = decode(tokens[codes], step)
+            continue
         for key in ("mha", "hcl", "hcm", "hcs"):
             state[key].seqlen_offset = length + step
         logits, state = model(tokens[codes][:, None], inference_params_dict=state)
         last = logits[:, -1]
     return [BASES[row].tobytes().decode("ascii") for row in out.cpu().numpy()]
+
+
+def _decode_step(model: nn.Module, state: dict[str, Any], rows: int, length: int, step_mode: str, n_tokens: int) -> DecodeStep | None:
+    """The static decode step ``step_mode`` asks for, or None for vortex's own stateful forward."""
+    on_gpu = model.embedding_layer.weight.device.type == "cuda"
+    if step_mode == "vortex" or (step_mode == "auto" and (not on_gpu or n_tokens < 3)):
+        return None  # (a graph pays from the third token on: step 1 is its warm-up, step 2 its first replay)
+    reason = static_unsupported(model, state)
+    if reason is not None:
+        if step_mode == "auto":
+            log.info("evo2 generate: vortex's stateful forward (no CUDA graph: %s)", reason)
+            return None
+        raise EvocaneError(f"evo2 generate: step_mode {step_mode} cannot run this model and prompt: {reason}")
+    if step_mode == "graph" and not on_gpu:
+        raise EvocaneError("evo2 generate: step_mode graph needs a CUDA device")
+    return DecodeStep(model, state, rows, length, graph=step_mode != "static")

@@ -60,6 +60,7 @@ class Evo2Params:
     embed_splits: tuple[str, ...]  # splits the workflow embeds (rule evo2_embed)
     # generation
     generate_batch_size: int
+    generate_cuda_graph: bool  # replay each generation step as a CUDA graph (decoding.py); false = vortex's own step
     # fine-tuning
     steps: int
     seq_length: int

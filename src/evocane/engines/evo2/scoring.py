@@ -12,6 +12,7 @@ whose loss weight code is 0 (N, IUPAC, lineage tag) are NaN, as the contract say
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -33,10 +34,16 @@ log = logging.getLogger(__name__)
 ACGT_TOKENS = [ord(base) for base in "ACGTacgt"]
 
 
+@functools.cache
+def _acgt_index(device: torch.device) -> torch.Tensor:
+    """ACGT_TOKENS on ``device``, made once (generation folds logits every step: no host-to-device copy each time)."""
+    return torch.tensor(ACGT_TOKENS, device=device)
+
+
 def fold_acgt(logits: torch.Tensor) -> torch.Tensor:
     """(..., V) logits of Evo 2's byte vocabulary -> (..., 4) float32 probabilities of A, C, G, T, each folded
     over case and renormalised over the four bases."""
-    index = torch.tensor(ACGT_TOKENS, device=logits.device)
+    index = _acgt_index(logits.device)
     probabilities = torch.softmax(logits.index_select(-1, index).to(torch.float32), dim=-1)
     return probabilities[..., :4] + probabilities[..., 4:]
 
