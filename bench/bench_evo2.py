@@ -432,6 +432,8 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
             params["device"] = "cpu"
         result: dict[str, Any] = {"bases": int(pd.read_parquet(data / "windows.parquet")["length"].sum())}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+        for variable in ("TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):  # set in this process: each job takes its own compile_cache
+            env.pop(variable, None)
         # compile: auto with a threshold the dominant shape passes and the tail's shapes do not
         auto = {"compile": "auto", "compile_min_bases": cfg["compile_bases"] // 4}
         if compiled_runs:
@@ -441,13 +443,16 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
                     ("compile_shard0", auto, ["--shards", "2", "--shard", "0"]),
                     ("compile_shard1", auto, ["--shards", "2", "--shard", "1"]))  # fmt: skip
         else:
-            runs = (("cold", {}, []), ("cold_again", {}, []), ("cold_warmup", {"warmup": True}, []), ("cold_exact_shapes", {"fixed_shapes": False}, []),
-                    ("cold_exact_shapes_again", {"fixed_shapes": False}, []))  # fmt: skip
+            # Triton's rotary kernel (the first process compiles it into the empty cache, the second finds it there)
+            # against evocane's PyTorch rotary (nothing to compile; its own empty cache all the same)
+            torch_rotary = {"rotary": "torch", "compile_cache": str(work / "compile_cache_torch_rotary")}
+            runs = (("cold", {}, []), ("cold_torch_rotary", torch_rotary, []), ("cold_again", {}, []), ("cold_torch_rotary_again", torch_rotary, []),
+                    ("cold_exact_shapes", {"fixed_shapes": False}, []), ("cold_exact_shapes_torch_rotary", {**torch_rotary, "fixed_shapes": False}, []))  # fmt: skip
         windows = pd.read_parquet(data / "windows.parquet")
         plan = shard_windows(data, "test", 2)
         shard_bases = [int(windows.loc[windows["window_id"].isin(ids), "length"].sum()) for ids in plan]
         for label, extra, shard_args in runs:
-            kind = "-".join(f"{k}{v}" for k, v in sorted(extra.items())) or "plain"
+            kind = "-".join(f"{k}{v}" for k, v in sorted(extra.items()) if k != "compile_cache") or "plain"
             checkpoint = work / f"{size}_ckpt_{kind}"
             if not checkpoint.exists():
                 Evo2Engine().train(data, ModelConfig("bench", "evo2", {**params, **extra}), checkpoint)
@@ -476,6 +481,9 @@ def bench_issue15(size: str, out: Path, work: Path) -> None:
             result["compiled_vs_eager_mean_abs_logprob"] = float(np.nanmean(np.abs(eager - compiled)))
         else:
             result["bytes_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold", work / f"{size}_pred_cold_again").values())
+            result["torch_rotary_bytes_equal_across_processes"] = all(same_bytes(work / f"{size}_pred_cold_torch_rotary", work / f"{size}_pred_cold_torch_rotary_again").values())
+            triton, plain = (np.load(work / f"{size}_pred_{label}" / "logprob.npy").astype(np.float64) for label in ("cold", "cold_torch_rotary"))
+            result["torch_vs_triton_rotary_mean_abs_logprob"] = float(np.nanmean(np.abs(triton - plain)))
         # the warm raw forward on exactly the batches the (eager, default) job ran, in this process
         from evocane.dataset.arrays import DatasetReader
 

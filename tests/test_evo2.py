@@ -446,16 +446,30 @@ def test_engine_refuses_without_cuda(dataset: Path, tmp_path: Path) -> None:
 
 
 # --- vortex on the CPU (tiny random models) ---------------------------------------------------------------------------
-def test_rotary_reference_matches_complex_rotation() -> None:
-    from evocane.engines.evo2.cpu_shim import rotary_reference
+def test_torch_rotary_matches_complex_rotation() -> None:
+    from evocane.engines.evo2.rotary import rotary_torch
 
     x = torch.randn(2, 5, 3, 8, generator=torch.Generator().manual_seed(2))
     angles = torch.rand(9, 4, generator=torch.Generator().manual_seed(3)) * 6
-    out = rotary_reference(x, angles.cos(), angles.sin(), seqlen_offsets=2)
-    as_complex = torch.complex(x[..., :4], x[..., 4:]) * torch.polar(torch.ones(5, 4), angles[2:7])[None, :, None]
-    torch.testing.assert_close(out, torch.cat([as_complex.real, as_complex.imag], dim=-1))
-    inverse = rotary_reference(out, angles.cos(), angles.sin(), seqlen_offsets=2, conjugate=True)
-    torch.testing.assert_close(inverse, x)
+
+    def complex_rotation(x: torch.Tensor, starts: list[int], interleaved: bool) -> torch.Tensor:
+        real, imaginary = (x[..., 0::2], x[..., 1::2]) if interleaved else (x[..., :4], x[..., 4:])
+        turns = torch.stack([torch.polar(torch.ones(5, 4), angles[start : start + 5]) for start in starts])[:, :, None]
+        rotated = torch.complex(real, imaginary) * turns
+        if interleaved:
+            return torch.stack([rotated.real, rotated.imag], dim=-1).flatten(-2)
+        return torch.cat([rotated.real, rotated.imag], dim=-1)
+
+    out = rotary_torch(x, angles.cos(), angles.sin(), seqlen_offsets=2)
+    torch.testing.assert_close(out, complex_rotation(x, [2, 2], False))
+    torch.testing.assert_close(rotary_torch(out, angles.cos(), angles.sin(), seqlen_offsets=2, conjugate=True), x)
+    # a position per row (the generation step's tensor offsets) and pairwise (interleaved) channels
+    per_row = rotary_torch(x, angles.cos(), angles.sin(), seqlen_offsets=torch.tensor([1, 4], dtype=torch.int32), interleaved=True)
+    torch.testing.assert_close(per_row, complex_rotation(x, [1, 4], True))
+    # in place on fp32, where the halves read are views of the tensor written
+    inplace = x.clone()
+    assert rotary_torch(inplace, angles.cos(), angles.sin(), seqlen_offsets=2, inplace=True) is inplace
+    torch.testing.assert_close(inplace, out)
 
 
 def test_random_init_needs_negative_poles(shim: None) -> None:

@@ -30,7 +30,9 @@ def test_auto_compiles_the_shapes_that_carry_enough_bases() -> None:
     assert Evo2Params.from_mapping({"compile": "auto", "compile_min_bases": 10**9}).compiled_shapes(LENGTHS, "cuda") == []
 
 
-def test_compile_errors_name_the_key() -> None:
+def test_compile_and_rotary_errors_name_the_key() -> None:
+    with pytest.raises(EvocaneError, match="rotary must be one of triton, torch, got 'cuda'"):
+        Evo2Params.from_mapping({"rotary": "cuda"})
     with pytest.raises(EvocaneError, match="compile must be one of"):
         Evo2Params.from_mapping({"compile": "yes"})
     with pytest.raises(EvocaneError, match="compile: on needs device cuda"):

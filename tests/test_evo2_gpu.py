@@ -44,8 +44,8 @@ def tiny(device, seed: int = 1, kernels: bool = False):
     return build_model(configs.resolve_config("tiny", kernels=kernels).config, device, seed=seed)
 
 
-def test_cpu_rotary_stand_in_equals_vortex_triton_kernel(device) -> None:
-    from evocane.engines.evo2.cpu_shim import rotary_reference
+def test_torch_rotary_equals_vortex_triton_kernel(device) -> None:
+    from evocane.engines.evo2.rotary import rotary_torch
     from evocane.engines.evo2.runtime import import_vortex
 
     import_vortex()  # the flash-attn stand-in first
@@ -53,9 +53,40 @@ def test_cpu_rotary_stand_in_equals_vortex_triton_kernel(device) -> None:
 
     x = torch.randn(2, 40, 4, 64, device=device, dtype=torch.bfloat16)
     angles = torch.rand(50, 32, device=device) * 6
-    for offset in (0, 7):
+    offsets = (0, 7, torch.tensor([3, 9], dtype=torch.int32, device=device))
+    for offset in offsets:
         expected = apply_rotary(x, angles.cos().bfloat16(), angles.sin().bfloat16(), seqlen_offsets=offset)
-        torch.testing.assert_close(rotary_reference(x, angles.cos().bfloat16(), angles.sin().bfloat16(), seqlen_offsets=offset), expected, atol=2e-2, rtol=2e-2)
+        torch.testing.assert_close(rotary_torch(x, angles.cos().bfloat16(), angles.sin().bfloat16(), seqlen_offsets=offset), expected, atol=2e-2, rtol=2e-2)
+    # as vortex calls it: in place on the q/k part of a packed qkv tensor
+    qkv = torch.randn(2, 40, 3, 4, 64, device=device, dtype=torch.bfloat16)
+    ours, theirs = qkv.clone(), qkv.clone()
+    for packed, rotate in ((ours, rotary_torch), (theirs, apply_rotary)):
+        rotate(packed[:, :, :2].reshape(2, 40, 8, 64), angles.cos().bfloat16(), angles.sin().bfloat16(), seqlen_offsets=5, inplace=True)
+    torch.testing.assert_close(ours, theirs, atol=2e-2, rtol=2e-2)
+    assert torch.equal(ours[:, :, 2], qkv[:, :, 2])
+
+
+def test_torch_rotary_scores_and_generates_like_the_triton_kernel(device, dataset: Path, tmp_path: Path) -> None:
+    """params.rotary: torch end to end: scores within bf16 rounding of the Triton kernel's, and the generation step
+    (rotary at tensor offsets) still captures as a CUDA graph with the bytes of its eager run."""
+    from evocane.engines.evo2.generation import generate_batch
+    from evocane.engines.evo2.rotary import torch_rotary
+    from evocane.engines.evo2.scoring import score_split
+    from evocane.predictions import PredictionReader
+
+    meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
+    settings = score_settings(context=1024, overlap=128, batch_tokens=4096)
+    model = tiny(device)
+    score_split(lambda ids: model(ids)[0], dataset, "test", tmp_path / "triton", meta, settings, device)
+    with torch_rotary():
+        score_split(lambda ids: model(ids)[0], dataset, "test", tmp_path / "torch", meta, settings, device)
+        rows = ["".join(np.random.default_rng(6).choice(list("ACGT"), 200))] * 2
+        graphed = generate_batch(model, rows, 24, [1, 2], 1.0, 4, step_mode="graph")
+        assert graphed == generate_batch(model, rows, 24, [1, 2], 1.0, 4, step_mode="static")
+    triton, plain = (np.asarray(PredictionReader(tmp_path / n).logprob, np.float32) for n in ("triton", "torch"))
+    np.testing.assert_array_equal(np.isnan(triton), np.isnan(plain))
+    difference = np.abs(np.exp(plain) - np.exp(triton))[~np.isnan(triton)]
+    assert difference.max() < 0.1 and np.quantile(difference, 0.999) < 0.02 and difference.mean() < 1e-3
 
 
 def test_scores_equal_a_direct_forward_and_sliding_windows(device, dataset: Path, tmp_path: Path) -> None:

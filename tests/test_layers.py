@@ -34,6 +34,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "predictions": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "experiments": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
     "numerics": frozenset({"engines", "evaluate", "plots", "hpo", "cli"}),
+    "ordering": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "report", "benchmark", "cli"}),
     "exchange": frozenset({"engines", "evaluate", "plots", "hpo", "cli", "benchmark"}),
     # set-up (Snakemake profiles) needs no room
     "profiles": frozenset({"genome", "dataset", "engines", "evaluate", "plots", "hpo", "cli"}),

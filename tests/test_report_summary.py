@@ -178,3 +178,14 @@ def test_report_plan_reads_in_order_and_says_who_generates() -> None:
     assert plan.model_palette() == {"models": ["markov", "lm"], "baseline": "markov"}
     notes = _generation_notes({**config, "generation": plan.generation()})
     assert notes and "only from markov" in notes[0] and "lm do not generate" in notes[0]
+
+
+def test_natural_order_is_one_order_for_lists_and_table_columns() -> None:
+    from evocane.ordering import natural_column, natural_key, natural_sorted
+
+    names = ["markov_k10", "HG10", "evo2_lora", "markov_k2", "HG2", "2a", "a2", "markov_k2", "hf_small"]
+    expected = ["2a", "HG2", "HG10", "a2", "evo2_lora", "hf_small", "markov_k2", "markov_k10"]
+    assert natural_sorted(names) == expected
+    assert sorted(set(names), key=natural_key) == expected
+    table = pd.DataFrame({"model": names}).drop_duplicates()
+    assert table.sort_values("model", key=natural_column)["model"].tolist() == expected

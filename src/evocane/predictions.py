@@ -42,7 +42,6 @@ logits mode (or record ``"normalisation": "vocabulary"`` in meta.json).
 from __future__ import annotations
 
 import json
-import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ import pandas as pd
 
 from evocane.atomic import atomic_dir, atomic_path
 from evocane.errors import EvocaneError
+from evocane.ordering import natural_key
 
 INDEX_COLUMNS = ["window_id", "offset", "length", "sum_logprob", "n_scored"]
 ITEM_SCORES = "item_scores.parquet"
@@ -339,15 +339,10 @@ def prediction_dirs(prediction_set: str | Path) -> list[Path]:
     root = Path(prediction_set)
     if (root / "meta.json").exists():
         return [root]
-    members = sorted((p for p in root.iterdir() if (p / "meta.json").exists()), key=_natural_key) if root.is_dir() else []
+    members = sorted((p for p in root.iterdir() if (p / "meta.json").exists()), key=lambda member: natural_key(member.name)) if root.is_dir() else []
     if not members:
         raise EvocaneError(f"{root}: no predictions (neither meta.json nor member directories holding one)")
     return members
-
-
-def _natural_key(path: Path) -> tuple[Any, ...]:
-    """k2 before k10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name))
 
 
 # --- shards: one split scored by several jobs, gathered into one prediction set ----------------------------------

@@ -10,7 +10,6 @@ same run is the same bytes (no dates).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import yaml
 from evocane.atomic import atomic_path
 from evocane.engines.base import read_checkpoint_meta, training_mode
 from evocane.evaluate.nextbase import HEADLINE, read_metrics
+from evocane.ordering import natural_key
 
 SPLITS = ("validation", "test")
 
@@ -66,7 +66,7 @@ def headline_table(metrics: pd.DataFrame, model: str) -> list[str]:
     mine = metrics[(metrics["config_model"] == model) & (metrics["stratum_kind"] == "region") & (metrics["stratum"] == HEADLINE)]
     lines = ["| scored model | split | bits per base [95% CI] | top-1 accuracy | Δ bits vs baseline | bases | windows |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for (name, split), rows in sorted(mine.groupby(["model", "split"]), key=lambda item: (_natural(item[0][0]), SPLITS.index(item[0][1]) if item[0][1] in SPLITS else 9)):
+    for (name, split), rows in sorted(mine.groupby(["model", "split"]), key=lambda item: (natural_key(item[0][0]), SPLITS.index(item[0][1]) if item[0][1] in SPLITS else 9)):
         by_metric = {r["metric"]: r for _, r in rows.iterrows()}
         bits = by_metric.get("bits_per_base")
         delta = by_metric.get("delta_bits_per_base")
@@ -77,10 +77,6 @@ def headline_table(metrics: pd.DataFrame, model: str) -> list[str]:
     if len(lines) == 2:
         lines.append("| (no next-base metrics for this model) | | | | | | |")
     return lines
-
-
-def _natural(text: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def _limits(meta: Mapping[str, Any], manifest: Mapping[str, Any], metrics: pd.DataFrame, model: str) -> list[str]:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from evocane.errors import EvocaneError
+from evocane.ordering import natural_column
 
 LEADERBOARD_COLUMNS = ["task", "model", "engine", "variant", "split", "metric", "stratum", "value", "ci_low", "ci_high", "n"]
 REQUIRED = ("task", "model", "variant", "metric", "value")
@@ -53,12 +54,7 @@ def combine(parts: Sequence[str | Path]) -> pd.DataFrame:
     if duplicated.any():
         row = board[duplicated].iloc[0]
         raise EvocaneError(f"leaderboard: two parts give {', '.join(f'{k}={row[k]}' for k in KEY)}")
-    return board.sort_values(["task", "metric", "stratum", "variant", "split", "model"], key=_natural, kind="stable").reset_index(drop=True)
-
-
-def _natural(column: pd.Series) -> pd.Series:
-    """markov_k2 before markov_k10: numbers zero-padded for sorting."""
-    return column.astype(str).str.replace(r"\d+", lambda match: match.group().zfill(9), regex=True)
+    return board.sort_values(["task", "metric", "stratum", "variant", "split", "model"], key=natural_column, kind="stable").reset_index(drop=True)
 
 
 def _cell(row: pd.Series) -> str:
@@ -78,7 +74,7 @@ def wide_table(board: pd.DataFrame) -> pd.DataFrame:
     wide = cells.pivot_table(index=["task", "metric", "stratum", "split", "model", "engine"], columns="variant", values="cell", aggfunc="first")
     wide.columns.name = None
     wide = wide.reset_index().fillna("")
-    return wide.sort_values(["task", "metric", "stratum", "split", "model"], key=_natural, kind="stable").reset_index(drop=True)
+    return wide.sort_values(["task", "metric", "stratum", "split", "model"], key=natural_column, kind="stable").reset_index(drop=True)
 
 
 # --- the headline table in a terminal (evocane leaderboard --show) ------------------------------------------------------
@@ -116,7 +112,7 @@ def headline_table(board: pd.DataFrame, split: str = "test", variant: str | None
     delta = delta.rename(columns={"value": "delta", "ci_low": "delta_low", "ci_high": "delta_high"})
     table = bits.merge(delta, on=key, how="left")[HEADLINE_COLUMNS]
     table = table.sort_values(["bits", "model"], kind="stable")
-    table = table.sort_values("variant", key=_natural, kind="stable")
+    table = table.sort_values("variant", key=natural_column, kind="stable")
     return table.reset_index(drop=True)
 
 

@@ -10,9 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.plots import WIDTH  # noqa: E402
-
+from evocane.plots.palette import ModelPalette  # noqa: E402
 
 
 def leakage_figure(scores: pd.DataFrame, bins: pd.DataFrame, control: str, palette: ModelPalette) -> Figure:

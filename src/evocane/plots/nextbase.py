@@ -6,7 +6,6 @@ shared colours (evocane.plots.palette); legends sit below the panels, off the da
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -19,18 +18,14 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.dataset.arrays import CDS, INTRON, REGION_BITS, UTR5  # noqa: E402
-from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.numerics import entropy_bits  # noqa: E402
-from evocane.predictions import BASES  # noqa: E402
+from evocane.ordering import natural_sorted  # noqa: E402
 from evocane.plots import WIDTH  # noqa: E402
+from evocane.plots.palette import ModelPalette  # noqa: E402
+from evocane.predictions import BASES  # noqa: E402
 
 REGION_ORDER = ["nonrepeat", "all", "repeat", "cds", "utr5", "utr3", "intron", "promoter", "intergenic"]
 REGION_PALETTE = "Set2"  # regions are categories too, never a sequential colour map
-
-
-def model_order(models: Sequence[str]) -> list[str]:
-    """Natural order: markov_k2 before markov_k10."""
-    return sorted(set(models), key=lambda m: tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", m)))
 
 
 def message_figure(message: str) -> Figure:
@@ -71,7 +66,7 @@ def bits_by_region(metrics: pd.DataFrame, split: str) -> Figure:
     data = data[data["n_bases"] > 0]
     if data.empty:
         return message_figure(f"no next-base metrics on {split}")
-    models = model_order(data["model"])
+    models = natural_sorted(data["model"])
     regions = [r for r in REGION_ORDER if r in set(data["stratum"])]
     palette = dict(zip(regions, sns.color_palette(REGION_PALETTE, len(regions))))
     fig, ax = plt.subplots(figsize=(min(WIDTH, max(6, 0.5 * len(models) + 2)), 4.8))
@@ -90,7 +85,7 @@ def delta_to_baseline(metrics: pd.DataFrame, split: str) -> Figure:
     data = data[data["n_bases"] > 0]
     if data.empty:
         return message_figure(f"no baseline differences on {split}")
-    models = model_order(data["model"])
+    models = natural_sorted(data["model"])
     regions = [r for r in REGION_ORDER if r in set(data["stratum"])]
     palette = dict(zip(regions, sns.color_palette(REGION_PALETTE, len(regions))))
     fig, ax = plt.subplots(figsize=(min(WIDTH, max(6, 0.5 * len(models) + 2)), 4.8))
@@ -113,7 +108,7 @@ def window_strata(metrics: pd.DataFrame, split: str, models: Sequence[str], pale
     kinds = [k for k in dict.fromkeys(data["stratum_kind"]) if data.loc[data["stratum_kind"] == k, "stratum"].nunique() >= 2]
     if data.empty or not kinds:
         return message_figure(f"no window column with two or more values on {split}")
-    models = [m for m in model_order(models) if m in set(data["model"])]
+    models = [m for m in natural_sorted(models) if m in set(data["model"])]
     colours = palette.colours(models)
     fig, axes = plt.subplots(len(kinds), 1, figsize=(WIDTH * 0.8, 3.0 * len(kinds) + 0.6), squeeze=False)
     for ax, kind in zip(axes[:, 0], kinds):
@@ -135,7 +130,7 @@ def window_violins(windows: pd.DataFrame, split: str, min_bases: int = 20, palet
     if data.empty:
         return message_figure(f"no windows with >= {min_bases} scored bases on {split}")
     regions = [r for r in REGION_ORDER if r in set(data["stratum"]) and r != "all"]
-    models = model_order(data["model"])
+    models = natural_sorted(data["model"])
     palette = palette or ModelPalette.of(models)
     fig, axes = plt.subplots(len(regions), 1, figsize=(WIDTH, 2.4 * len(regions) + 0.8), squeeze=False, sharex=True)
     for ax, region in zip(axes[:, 0], regions):
@@ -202,7 +197,7 @@ def window_token_view(
     """For each model: heatmap of log2(P / 0.25) of A/C/G/T per position (above 0 = more likely than a uniform
     guess) with the observed base outlined, and the entropy of the predicted distribution (bits) per position,
     around the window's best site; a region strip on top."""
-    models = model_order(distributions)
+    models = natural_sorted(distributions)
     if not models:
         return message_figure(f"no distributions kept for window {window_id}")
     site = best_site(tokens, labels)
@@ -251,7 +246,7 @@ def ranked_windows(windows: pd.DataFrame, dataset_windows: pd.DataFrame, split: 
     data = windows[(windows["split"] == split) & (windows["stratum"] == "nonrepeat") & windows["model"].isin(models)]
     location = [c for c in ("window_id", "cultivar", "chrom", "start", "end", "strand", "homology_group") if c in dataset_windows.columns]
     frames = []
-    for model in model_order(data["model"]):
+    for model in natural_sorted(data["model"]):
         subset = data[data["model"] == model].sort_values(["bits_per_base", "window_id"])
         for kind, picked in (("best", subset.head(count)), ("worst", subset.tail(count).iloc[::-1])):
             picked = picked.assign(rank=np.arange(1, len(picked) + 1), ranking=kind)

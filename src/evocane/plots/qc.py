@@ -11,8 +11,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from evocane.ordering import natural_sorted  # noqa: E402
 from evocane.plots import WIDTH  # noqa: E402
-from evocane.plots.nextbase import model_order  # noqa: E402
 
 
 def record_composition(table: pd.DataFrame) -> Figure:
@@ -30,7 +30,7 @@ def record_composition(table: pd.DataFrame) -> Figure:
     row_height = max(2.2, 0.16 * most_records + 0.8)  # a sugarcane cultivar's ~130 records stay legible
     fig, axes = plt.subplots(len(cultivars), len(metrics), figsize=(WIDTH, row_height * len(cultivars)), squeeze=False)
     tick_size = 8 if most_records <= 40 else 6
-    groups = model_order(data["group"].astype(str))  # natural order: HG2 before HG10
+    groups = natural_sorted(data["group"].astype(str))  # natural order: HG2 before HG10
     palette = dict(zip(groups, sns.color_palette("tab20", len(groups))))
     for row, cultivar in enumerate(cultivars):
         subset = data[data["cultivar"] == cultivar]

@@ -12,9 +12,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.numerics import LN2  # noqa: E402
-from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.plots import WIDTH  # noqa: E402
-
+from evocane.plots.palette import ModelPalette  # noqa: E402
 
 KIND_LABELS = {"tss": "TSS (promoter)", "tis": "TIS (start codon)", "donor": "splice donor", "acceptor": "splice acceptor"}
 

@@ -12,8 +12,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from evocane.numerics import LN2  # noqa: E402
-from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.plots import WIDTH  # noqa: E402
+from evocane.plots.palette import ModelPalette  # noqa: E402
 from evocane.plots.regulatory import underpowered  # noqa: E402
 
 CLASS_ORDER = ["nonsense", "missense", "synonymous", "splice_site", "utr", "intron", "intergenic", "stop_lost"]

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from evocane.ordering import natural_sorted
 
 ROLES = ("benchmark", "control", "pretraining")
 HEADLINE = {"task": "nextbase", "split": "test", "stratum": "nonrepeat"}
@@ -59,10 +60,6 @@ class Caveats:
     training_steps: Mapping[str, int] = field(default_factory=dict)  # trained model -> optimiser steps
     synthetic_tasks: Sequence[str] = ()  # tasks whose input table is synthetic
     notes: Sequence[str] = ()  # further caveats, as written
-
-
-def natural_sorted(names: Sequence[str]) -> list[str]:
-    return sorted(set(names), key=lambda n: tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", n) if t))
 
 
 def baseline_from_metrics(metrics: pd.DataFrame, baseline_model: str) -> Baseline | None:

@@ -3,8 +3,8 @@
 vortex needs CUDA for two reasons only: every block enters ``torch.cuda.device(...)`` (which rejects a CPU device)
 and the rotary embedding is a Triton kernel. :func:`cpu_execution` lifts both while it is active: the device context
 becomes a no-op for CPU devices and the rotary kernel is replaced by a plain PyTorch version of the same
-formula. Everything else (Hyena FIR/FFT convolutions, attention through ``scaled_dot_product_attention``, the
-MLPs, ``load_checkpoint``, cached generation) is vortex's own code, unchanged.
+formula (:func:`evocane.engines.evo2.rotary.rotary_torch`). Everything else (Hyena FIR/FFT convolutions, attention
+through ``scaled_dot_product_attention``, the MLPs, ``load_checkpoint``, cached generation) is vortex's own code, unchanged.
 
 The engine never enables this for real work (:func:`evocane.engines.evo2.runtime.require_cuda` refuses CPUs):
 the CPU path is far too slow for real checkpoints and its FFTs differ from cuFFT in rounding.
@@ -21,46 +21,9 @@ from collections.abc import Iterator
 
 import torch
 
+from evocane.engines.evo2.rotary import rotary_torch
+
 _ROTARY_OPS_MODULE = "vortex.ops.embedding.rotary"
-
-
-def rotary_reference(
-    x: torch.Tensor,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
-    seqlen_offsets: int | torch.Tensor = 0,
-    cu_seqlens: torch.Tensor | None = None,
-    max_seqlen: int | None = None,
-    interleaved: bool = False,
-    inplace: bool = False,
-    conjugate: bool = False,
-) -> torch.Tensor:
-    """Rotary position embedding of ``x`` (batch, seqlen, heads, headdim) with tables cos/sin (positions,
-    rotary_dim / 2): the first rotary_dim channels are rotated, pairwise (interleaved) or half against half."""
-    if cu_seqlens is not None:
-        raise NotImplementedError("the CPU rotary stand-in does not support variable-length (packed) batches")
-    batch, seqlen = x.shape[0], x.shape[1]
-    half = cos.shape[1]
-    offsets = seqlen_offsets if isinstance(seqlen_offsets, torch.Tensor) else torch.full((batch,), int(seqlen_offsets))
-    positions = offsets.to(torch.long).view(batch, 1) + torch.arange(seqlen).view(1, seqlen)  # (batch, seqlen)
-    c = cos[positions].unsqueeze(2).to(torch.float32)  # (batch, seqlen, 1, half)
-    s = sin[positions].unsqueeze(2).to(torch.float32)
-    if conjugate:
-        s = -s
-    rotated = x[..., : 2 * half].to(torch.float32)
-    if interleaved:
-        first, second = rotated[..., 0::2], rotated[..., 1::2]
-    else:
-        first, second = rotated[..., :half], rotated[..., half:]
-    out_first = first * c - second * s
-    out_second = first * s + second * c
-    if interleaved:
-        new = torch.stack([out_first, out_second], dim=-1).flatten(-2)
-    else:
-        new = torch.cat([out_first, out_second], dim=-1)
-    target = x if inplace else x.clone()
-    target[..., : 2 * half] = new.to(x.dtype)
-    return target
 
 
 class _DeviceContext:
@@ -82,7 +45,7 @@ def cpu_execution() -> Iterator[None]:
     if importlib.util.find_spec("triton") is None and _ROTARY_OPS_MODULE not in sys.modules:
         # vortex imports its Triton rotary module at import time; without Triton give it the reference instead
         stub = types.ModuleType(_ROTARY_OPS_MODULE, "evocane CPU stand-in for vortex's Triton rotary kernel")
-        stub.apply_rotary = rotary_reference  # type: ignore[attr-defined]
+        stub.apply_rotary = rotary_torch  # type: ignore[attr-defined]
         sys.modules[_ROTARY_OPS_MODULE] = stub
     from evocane.engines.evo2.runtime import import_vortex
 
@@ -90,7 +53,7 @@ def cpu_execution() -> Iterator[None]:
     rotary = importlib.import_module("vortex.model.rotary")
     saved_rotary = rotary.apply_rotary
     saved_device = torch.cuda.device
-    rotary.apply_rotary = rotary_reference
+    rotary.apply_rotary = rotary_torch
     torch.cuda.device = _DeviceContext  # type: ignore[misc, assignment]
     try:
         yield

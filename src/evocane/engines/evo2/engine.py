@@ -53,13 +53,19 @@ def _device_context(params: Evo2Params) -> Iterator[Any]:
     from evocane.engines.evo2.runtime import configure_caches, require_cuda
 
     configure_caches(params.compile_cache)
-    if params.device == "cpu":
-        from evocane.engines.evo2.cpu_shim import cpu_execution
+    with contextlib.ExitStack() as stack:
+        if params.device == "cpu":
+            from evocane.engines.evo2.cpu_shim import cpu_execution
 
-        with cpu_execution():
-            yield torch.device("cpu")
-    else:
-        yield require_cuda()
+            stack.enter_context(cpu_execution())
+            device = torch.device("cpu")
+        else:
+            device = require_cuda()
+        if params.rotary == "torch":
+            from evocane.engines.evo2.rotary import torch_rotary
+
+            stack.enter_context(torch_rotary())
+        yield device
 
 
 def _resolve(params: Evo2Params, kernels: bool) -> Any:

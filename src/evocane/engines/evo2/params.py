@@ -20,6 +20,7 @@ from evocane.errors import EvocaneError
 
 MODES = ("zero_shot", "lora", "full")
 COMPILE = ("auto", "on", "off")
+ROTARY = ("triton", "torch")  # params.rotary (evocane.engines.evo2.rotary)
 DEVICES = ("cuda", "cpu")
 # params.lr null: the learning rate of each fine-tuning mode (the schema documents these)
 DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
@@ -50,6 +51,7 @@ class Evo2Params:
     prepend_bos: bool
     batch_tokens: int
     pad_multiple: int
+    rotary: str  # triton | torch: vortex's Triton rotary kernel or evocane's PyTorch one (evo2/rotary.py)
     kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
     fixed_shapes: bool  # scoring batch shapes from a small fixed set (settings.ScoreSettings)
     warmup: bool  # warm every planned batch shape up before timing the scoring
@@ -107,6 +109,8 @@ class Evo2Params:
         unknown_splits = set(self.embed_splits) - {"train", "validation", "test"}
         if unknown_splits:
             raise EvocaneError(f"evo2 params: embed_splits must be train/validation/test, got {', '.join(sorted(unknown_splits))}")
+        if self.rotary not in ROTARY:
+            raise EvocaneError(f"evo2 params: rotary must be one of {', '.join(ROTARY)}, got '{self.rotary}'")
         if self.compile not in COMPILE:
             raise EvocaneError(f"evo2 params: compile must be one of {', '.join(COMPILE)}, got '{self.compile}'")
         if self.compile == "on" and self.device == "cpu":

@@ -1,0 +1,71 @@
+"""Rotary position embedding in plain PyTorch, and :func:`torch_rotary`, which makes vortex use it instead of its
+Triton kernel (``params.rotary: torch``).
+
+Why: vortex rotates q and k with a Triton kernel (Tri Dao's, from flash-attn). Triton compiles a kernel once per
+specialisation of its integer arguments (sequence length, cache length and strides divisible by 16 or not), so the
+first process that scores windows of mixed lengths compiles it several times (seconds on an H100; the persistent
+cache, ``compile_cache``, spares the later processes). The same formula in PyTorch compiles nothing, rounds once from
+fp32 as the kernel does, and runs on the CPU too (the tests' tiny models, :mod:`evocane.engines.evo2.cpu_shim`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Iterator
+
+import torch
+
+
+def rotary_torch(
+    x: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    seqlen_offsets: int | torch.Tensor = 0,
+    cu_seqlens: torch.Tensor | None = None,
+    max_seqlen: int | None = None,
+    interleaved: bool = False,
+    inplace: bool = False,
+    conjugate: bool = False,
+) -> torch.Tensor:
+    """Rotary position embedding of ``x`` (batch, seqlen, heads, headdim) with tables cos/sin (positions,
+    rotary_dim / 2): the first rotary_dim channels are rotated, pairwise (interleaved) or half against half; the
+    signature of vortex's ``apply_rotary``. ``seqlen_offsets``: the position of row b's first token, one int or a
+    (batch,) tensor."""
+    if cu_seqlens is not None:
+        raise NotImplementedError("evocane's PyTorch rotary does not support variable-length (packed) batches")
+    batch, seqlen = x.shape[0], x.shape[1]
+    half = cos.shape[1]
+    if isinstance(seqlen_offsets, torch.Tensor):
+        starts = seqlen_offsets.to(device=x.device, dtype=torch.long).view(batch, 1)
+    else:
+        starts = torch.full((batch, 1), int(seqlen_offsets), dtype=torch.long, device=x.device)
+    positions = starts + torch.arange(seqlen, device=x.device).view(1, seqlen)  # (batch, seqlen)
+    c = cos[positions].unsqueeze(2).to(torch.float32)  # (batch, seqlen, 1, half)
+    s = sin[positions].unsqueeze(2).to(torch.float32)
+    if conjugate:
+        s = -s
+    target = x if inplace else x.clone()
+    rotated = target[..., : 2 * half]
+    first, second = (rotated[..., 0::2], rotated[..., 1::2]) if interleaved else (rotated[..., :half], rotated[..., half:])
+    first32, second32 = first.to(torch.float32), second.to(torch.float32)
+    new_first = first32 * c - second32 * s  # both computed before either is written back (first32 may be a view of x)
+    new_second = first32 * s + second32 * c
+    first.copy_(new_first)
+    second.copy_(new_second)
+    return target
+
+
+@contextlib.contextmanager
+def torch_rotary() -> Iterator[None]:
+    """While active, vortex's rotary embeddings (forward, backward, cached generation) call :func:`rotary_torch`."""
+    from evocane.engines.evo2.runtime import import_vortex
+
+    import_vortex()
+    rotary = importlib.import_module("vortex.model.rotary")
+    saved = rotary.apply_rotary
+    rotary.apply_rotary = rotary_torch
+    try:
+        yield
+    finally:
+        rotary.apply_rotary = saved
