@@ -31,7 +31,7 @@ def test_auto_compiles_the_shapes_that_carry_enough_bases() -> None:
 
 
 def test_compile_and_rotary_errors_name_the_key() -> None:
-    with pytest.raises(EvocaneError, match="rotary must be one of triton, torch, got 'cuda'"):
+    with pytest.raises(EvocaneError, match="rotary must be one of torch, triton, got 'cuda'"):
         Evo2Params.from_mapping({"rotary": "cuda"})
     with pytest.raises(EvocaneError, match="compile must be one of"):
         Evo2Params.from_mapping({"compile": "yes"})

@@ -185,7 +185,7 @@ class Evo2Engine(Engine):
                 "model": meta["model"], "engine": ENGINE, "variant": dataset_variant_name(dataset_dir), "split": split,
                 "checkpoint": str(checkpoint), "evo2": {**meta.get("evo2", {}), "notes": loaded.notes, **loaded.provenance},
                 "scoring": {"context": params.context, "overlap": params.overlap, "prepend_bos": params.prepend_bos,
-                            "batch_tokens": params.batch_tokens, "kernels": params.kernels,
+                            "batch_tokens": params.batch_tokens, "kernels": params.kernels, "rotary": params.rotary,
                             "compiled_shapes": [list(shape) for shape in compiled]},
             }  # fmt: skip
             score_split(lambda ids: forward(ids)[0], dataset_dir, split, out_dir, prediction_meta, params.score_settings(), device, distribution_windows,

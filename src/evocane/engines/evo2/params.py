@@ -20,7 +20,7 @@ from evocane.errors import EvocaneError
 
 MODES = ("zero_shot", "lora", "full")
 COMPILE = ("auto", "on", "off")
-ROTARY = ("triton", "torch")  # params.rotary (evocane.engines.evo2.rotary)
+ROTARY = ("torch", "triton")  # params.rotary (evocane.engines.evo2.rotary)
 DEVICES = ("cuda", "cpu")
 # params.lr null: the learning rate of each fine-tuning mode (the schema documents these)
 DEFAULT_LR = {"lora": 1e-4, "full": 1e-5}
@@ -51,7 +51,7 @@ class Evo2Params:
     prepend_bos: bool
     batch_tokens: int
     pad_multiple: int
-    rotary: str  # triton | torch: vortex's Triton rotary kernel or evocane's PyTorch one (evo2/rotary.py)
+    rotary: str  # torch | triton: evocane's PyTorch rotary (evo2/rotary.py) or vortex's Triton kernel
     kernels: bool  # vortex's Triton HCS/HCM/HCL kernels for scoring/embedding (inference only)
     fixed_shapes: bool  # scoring batch shapes from a small fixed set (settings.ScoreSettings)
     warmup: bool  # warm every planned batch shape up before timing the scoring

@@ -1,11 +1,14 @@
 """Rotary position embedding in plain PyTorch, and :func:`torch_rotary`, which makes vortex use it instead of its
-Triton kernel (``params.rotary: torch``).
+Triton kernel (``params.rotary: torch``, the default).
 
 Why: vortex rotates q and k with a Triton kernel (Tri Dao's, from flash-attn). Triton compiles a kernel once per
 specialisation of its integer arguments (sequence length, cache length and strides divisible by 16 or not), so the
-first process that scores windows of mixed lengths compiles it several times (seconds on an H100; the persistent
-cache, ``compile_cache``, spares the later processes). The same formula in PyTorch compiles nothing, rounds once from
-fp32 as the kernel does, and runs on the CPU too (the tests' tiny models, :mod:`evocane.engines.evo2.cpu_shim`).
+first process that scores windows of mixed lengths compiles it several times: 6 s of a 32 s job for the 1B shape on
+an H100, 0.71x of the warm forward instead of 0.89x (bench/RESULTS.md "Genome scale"); a persistent cache
+(``compile_cache``) spares only the later processes. The same formula in PyTorch compiles nothing and gives the same
+bytes on a bf16 model: q/k and the cos/sin tables are bf16, so each product is exact in fp32 and the sum is rounded
+once, with or without a fused multiply-add (measured: byte-equal predictions). It runs on the CPU too (the tests' tiny
+models, :mod:`evocane.engines.evo2.cpu_shim`).
 """
 
 from __future__ import annotations
@@ -58,13 +61,17 @@ def rotary_torch(
 
 @contextlib.contextmanager
 def torch_rotary() -> Iterator[None]:
-    """While active, vortex's rotary embeddings (forward, backward, cached generation) call :func:`rotary_torch`."""
+    """While active, vortex's rotary embeddings (forward, backward, cached generation) call :func:`rotary_torch`.
+
+    torch.compile leaves it out of its graphs (a graph break around each call): compiled into a batch shape's graph
+    and fused there, it gave other bytes in the shards of a split than in the whole split (GPU test of compiled
+    shards), while run as it is it gives the kernel's bytes everywhere."""
     from evocane.engines.evo2.runtime import import_vortex
 
     import_vortex()
     rotary = importlib.import_module("vortex.model.rotary")
     saved = rotary.apply_rotary
-    rotary.apply_rotary = rotary_torch
+    rotary.apply_rotary = torch.compiler.disable(rotary_torch)
     try:
         yield
     finally:
