@@ -5,7 +5,8 @@ Why: vortex rotates q and k with a Triton kernel (Tri Dao's, from flash-attn). T
 specialisation of its integer arguments (sequence length, cache length and strides divisible by 16 or not), so the
 first process that scores windows of mixed lengths compiles it several times: 6 s of a 32 s job for the 1B shape on
 an H100, 0.71x of the warm forward instead of 0.89x (bench/RESULTS.md "Genome scale"); a persistent cache
-(``compile_cache``) spares only the later processes. The same formula in PyTorch compiles nothing and gives the same
+(``compile_cache``) spares only the later processes (inside a torch.compile graph the kernel stays: one shape, one
+specialisation). The same formula in PyTorch compiles nothing and gives the same
 bytes on a bf16 model: q/k and the cos/sin tables are bf16, so each product is exact in fp32 and the sum is rounded
 once, with or without a fused multiply-add (measured: byte-equal predictions). It runs on the CPU too (the tests' tiny
 models, :mod:`evocane.engines.evo2.cpu_shim`).
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -63,15 +65,22 @@ def rotary_torch(
 def torch_rotary() -> Iterator[None]:
     """While active, vortex's rotary embeddings (forward, backward, cached generation) call :func:`rotary_torch`.
 
-    torch.compile leaves it out of its graphs (a graph break around each call): compiled into a batch shape's graph
-    and fused there, it gave other bytes in the shards of a split than in the whole split (GPU test of compiled
-    shards), while run as it is it gives the kernel's bytes everywhere."""
+    Inside a torch.compile graph the Triton kernel stays (the same bytes, see the module docstring): the PyTorch
+    formula compiled into a batch shape's graph and fused there gave other bytes in the shards of a split than in the
+    whole split (GPU test of compiled shards); the kernel is what the compiled shapes were measured and tested with."""
     from evocane.engines.evo2.runtime import import_vortex
 
     import_vortex()
     rotary = importlib.import_module("vortex.model.rotary")
     saved = rotary.apply_rotary
-    rotary.apply_rotary = torch.compiler.disable(rotary_torch)
+    kernel = rotary.apply_rotary
+
+    def apply_rotary(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return kernel(*args, **kwargs)
+        return rotary_torch(*args, **kwargs)
+
+    rotary.apply_rotary = apply_rotary
     try:
         yield
     finally:
