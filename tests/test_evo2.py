@@ -472,6 +472,31 @@ def test_torch_rotary_matches_complex_rotation() -> None:
     torch.testing.assert_close(inplace, out)
 
 
+def test_params_rotary_switches_vortex_rotary_for_the_engine_call_only(shim: None) -> None:
+    """rotary: torch routes vortex's apply_rotary through evocane's formula while the engine's device context is open
+    and puts the previous function back afterwards; rotary: triton leaves vortex's own in place."""
+    import importlib
+
+    from evocane.engines.evo2.engine import _device_context
+    from evocane.engines.evo2.params import Evo2Params
+    from evocane.engines.evo2.rotary import rotary_torch, torch_rotary
+
+    vortex_rotary = importlib.import_module("vortex.model.rotary")
+    before = vortex_rotary.apply_rotary
+    x = torch.randn(2, 5, 3, 8, generator=torch.Generator().manual_seed(4))
+    angles = torch.rand(9, 4, generator=torch.Generator().manual_seed(5)) * 6
+    with _device_context(Evo2Params.from_mapping({"device": "cpu", "rotary": "triton"})):
+        assert vortex_rotary.apply_rotary is before
+    with _device_context(Evo2Params.from_mapping({"device": "cpu"})):  # the default: torch
+        patched = vortex_rotary.apply_rotary
+        assert patched is not before
+        torch.testing.assert_close(patched(x, angles.cos(), angles.sin(), seqlen_offsets=3), rotary_torch(x, angles.cos(), angles.sin(), seqlen_offsets=3), rtol=0, atol=0)
+    assert vortex_rotary.apply_rotary is before
+    with torch_rotary():  # on its own (on the GPU no CPU shim restores vortex's function after it)
+        assert vortex_rotary.apply_rotary is not before
+    assert vortex_rotary.apply_rotary is before
+
+
 def test_random_init_needs_negative_poles(shim: None) -> None:
     from evocane.engines.evo2.runtime import import_vortex
 

@@ -73,7 +73,6 @@ def test_torch_rotary_scores_and_generates_like_the_triton_kernel(device, datase
     from evocane.engines.evo2.generation import generate_batch
     from evocane.engines.evo2.rotary import torch_rotary
     from evocane.engines.evo2.scoring import score_split
-    from evocane.predictions import PredictionReader
 
     meta = {"model": "tiny", "engine": "evo2", "variant": "v", "split": "test"}
     settings = score_settings(context=1024, overlap=128, batch_tokens=4096)

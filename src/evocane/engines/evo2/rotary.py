@@ -6,10 +6,10 @@ specialisation of its integer arguments (sequence length, cache length and strid
 first process that scores windows of mixed lengths compiles it several times: 6 s of a 32 s job for the 1B shape on
 an H100, 0.71x of the warm forward instead of 0.89x (bench/RESULTS.md "Genome scale"); a persistent cache
 (``compile_cache``) spares only the later processes (inside a torch.compile graph the kernel stays: one shape, one
-specialisation). The same formula in PyTorch compiles nothing and gives the same
-bytes on a bf16 model: q/k and the cos/sin tables are bf16, so each product is exact in fp32 and the sum is rounded
-once, with or without a fused multiply-add (measured: byte-equal predictions). It runs on the CPU too (the tests' tiny
-models, :mod:`evocane.engines.evo2.cpu_shim`).
+specialisation). The same formula in PyTorch compiles nothing and gives the same bytes on a bf16 model: q/k and the
+cos/sin tables are bf16, so each product is exact in fp32 and the sum is rounded once, with or without a fused
+multiply-add (measured: byte-equal predictions). It runs on the CPU too (the tests' tiny models,
+:mod:`evocane.engines.evo2.cpu_shim`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ def torch_rotary() -> Iterator[None]:
 
     import_vortex()
     rotary = importlib.import_module("vortex.model.rotary")
-    saved = rotary.apply_rotary
     kernel = rotary.apply_rotary
 
     def apply_rotary(*args: Any, **kwargs: Any) -> torch.Tensor:
@@ -84,4 +83,4 @@ def torch_rotary() -> Iterator[None]:
     try:
         yield
     finally:
-        rotary.apply_rotary = saved
+        rotary.apply_rotary = kernel
